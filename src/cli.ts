@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import { ConfigError, loadConfigFile } from './config/load.js'
+import { startDemo } from './demo.js'
+import { createGateway } from './gateway.js'
+import { createLogger, type Logger } from './observability/logger.js'
+import { startSim } from './sim/server.js'
+
+const USAGE = `Usage:
+  brixgate --config FILE [--host HOST] [--port PORT]   run the gateway (or BRIXGATE_CONFIG=FILE)
+  brixgate demo [--port 8888]                          3 simulated vLLM pods + a gateway
+  brixgate sim --port N --model NAME [--gpu a100] [--lora a,b] [--time-scale 1]
+                                                       one simulated vLLM pod`
+
+function fail(message: string): never {
+  process.stderr.write(`brixgate: ${message}\n`)
+  process.exit(2)
+}
+
+function intOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`--${name} must be a port number, got "${value}"`)
+  return n
+}
+
+/** Stops `close` on SIGTERM/SIGINT, then exits 0; a second signal exits at once. */
+function onSignals(logger: Logger, close: () => Promise<void>): void {
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) process.exit(1)
+    stopping = true
+    logger.info(`${signal} received: draining in-flight requests`)
+    close().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'error while stopping')
+        process.exit(1)
+      }
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+async function main(argv: string[]): Promise<void> {
+  const command = argv[0] && !argv[0].startsWith('-') ? argv[0] : 'serve'
+  const rest = command === 'serve' && argv[0] !== 'serve' ? argv : argv.slice(1)
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      config: { type: 'string', short: 'c' },
+      host: { type: 'string' },
+      port: { type: 'string', short: 'p' },
+      model: { type: 'string' },
+      gpu: { type: 'string' },
+      lora: { type: 'string' },
+      'time-scale': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' }
+    },
+    strict: true
+  })
+  if (values.help) {
+    process.stdout.write(USAGE + '\n')
+    return
+  }
+  const port = intOption(values.port, 'port')
+
+  if (command === 'sim') {
+    if (!values.model) fail('sim needs --model NAME')
+    const logger = createLogger(values['log-level'] ?? 'info')
+    const sim = await startSim({
+      model: values.model,
+      gpu: values.gpu,
+      loras: values.lora ? values.lora.split(',').map((s) => s.trim()).filter(Boolean) : [],
+      host: values.host ?? '127.0.0.1',
+      port: port ?? 8000,
+      timeScale: values['time-scale'] ? Number(values['time-scale']) : 1
+    })
+    logger.info({ url: sim.url, model: values.model }, `brixgate sim listening on ${sim.url}`)
+    onSignals(logger, () => sim.close())
+    return
+  }
+
+  if (command === 'demo') {
+    const logger = createLogger(values['log-level'] ?? 'info')
+    const demo = await startDemo({ port: port ?? 8888, host: values.host ?? '127.0.0.1', logger })
+    logger.info({ url: demo.url }, `brixgate demo listening on ${demo.url} (3 simulated pods: l4, a100, h100)`)
+    onSignals(logger, () => demo.close())
+    return
+  }
+
+  if (command !== 'serve') fail(`unknown command "${command}"\n${USAGE}`)
+  const file = values.config ?? process.env.BRIXGATE_CONFIG
+  if (!file) fail(`no config file: pass --config FILE or set BRIXGATE_CONFIG (or try "brixgate demo")\n${USAGE}`)
+  const config = loadConfigFile(file)
+  if (values.host) config.server.host = values.host
+  if (port !== undefined) config.server.port = port
+  const logger = createLogger(values['log-level'] ?? config.server.logLevel)
+  const gateway = await createGateway(config, { logger, defaultMetrics: true })
+  const url = await gateway.listen()
+  logger.info({ url }, `brixgate listening on ${url}`)
+  onSignals(logger, () => gateway.close())
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) fail(err.message)
+  if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') fail(`${(err as Error).message}\n${USAGE}`)
+  fail((err as Error).stack ?? String(err))
+})

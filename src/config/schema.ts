@@ -1,0 +1,111 @@
+import { z } from 'zod'
+
+/** "host:port" with a numeric port; IPv6 hosts in brackets ("[::1]:8000"). */
+const address = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be "host:port"')
+
+const labels = z.record(z.string(), z.string())
+
+const endpoint = z.union([
+  address,
+  z.strictObject({
+    address,
+    name: z.string().min(1).optional(),
+    labels: labels.optional()
+  })
+])
+
+const staticModel = z.strictObject({
+  name: z.string().min(1),
+  endpoints: z.array(endpoint).min(1),
+  adapters: z.array(z.string().min(1)).optional(),
+  requestsPerSecond: z.number().positive().optional()
+})
+
+const positiveInt = z.number().int().positive()
+
+const server = z.strictObject({
+  host: z.string().default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(8888),
+  bodyLimitBytes: positiveInt.default(8 * 1024 * 1024),
+  requestTimeoutMs: positiveInt.default(1_800_000),
+  streamIdleTimeoutMs: positiveInt.default(300_000),
+  shutdownGraceMs: z.number().int().min(0).default(30_000),
+  /** Attempts on other pods when a pod cannot be connected to (0 = no retry). */
+  connectRetries: z.number().int().min(0).max(10).default(2),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+})
+
+const kubernetes = z.strictObject({
+  namespaces: z.array(z.string()).default([]),
+  labelSelector: z.string().default('model.aibrix.ai/name'),
+  resyncSeconds: positiveInt.default(300)
+})
+
+const discovery = z
+  .strictObject({
+    static: z.strictObject({ models: z.array(staticModel).min(1) }).optional(),
+    kubernetes: kubernetes.optional()
+  })
+  .refine((d) => d.static !== undefined || d.kubernetes !== undefined, {
+    message: 'needs one source: "static" or "kubernetes"'
+  })
+
+const prefixCache = z.strictObject({
+  blockSize: positiveInt.default(128),
+  imbalanceAbsCount: positiveInt.default(16),
+  stdDevFactor: z.number().positive().default(2),
+  maxBlocks: positiveInt.default(200_000),
+  ttlMinutes: positiveInt.default(20)
+})
+
+const routing = z.strictObject({
+  defaultStrategy: z.string().min(1).default('random'),
+  explain: z.boolean().default(false),
+  prefixCache: prefixCache.prefault({})
+})
+
+const limitsShape = { rpm: positiveInt, tpm: positiveInt }
+const user = z.strictObject({ name: z.string().min(1), ...limitsShape })
+
+const rateLimit = z.strictObject({
+  store: z.enum(['memory', 'redis']).default('memory'),
+  redis: z
+    .strictObject({
+      url: z.string().default('redis://127.0.0.1:6379'),
+      commandTimeoutMs: positiveInt.default(100)
+    })
+    .prefault({}),
+  onStoreError: z.enum(['open', 'closed']).default('open'),
+  unknownUser: z.enum(['reject', 'default']).default('reject'),
+  defaultLimits: z.strictObject(limitsShape).default({ rpm: 100, tpm: 100_000 }),
+  /** Cap on the completion tokens reserved at admission when max_tokens is absent or larger. */
+  maxReserveTokens: positiveInt.default(4096),
+  users: z.array(user).default([])
+})
+
+const apiKey = z.union([
+  z.strictObject({ key: z.string().min(8), user: z.string().min(1) }),
+  z.strictObject({ keySha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits'), user: z.string().min(1) })
+])
+
+const auth = z.strictObject({
+  apiKeys: z.array(apiKey).default([]),
+  upstreamApiKey: z.string().min(1).optional()
+})
+
+const admin = z.strictObject({ token: z.string().min(8).optional() })
+
+export const configSchema = z.strictObject({
+  server: server.prefault({}),
+  discovery,
+  routing: routing.prefault({}),
+  rateLimit: rateLimit.prefault({}),
+  auth: auth.prefault({}),
+  admin: admin.prefault({})
+})
+
+export type Config = z.infer<typeof configSchema>
+export type StaticModel = z.infer<typeof staticModel>
+export type UserLimits = z.infer<typeof user>

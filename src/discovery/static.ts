@@ -1,0 +1,34 @@
+import type { StaticModel } from '../config/schema.js'
+import type { Pod } from './pod.js'
+import type { PodRegistry } from './registry.js'
+
+/** Pods from `discovery.static.models` (AIBrix's standalone endpoints format, extended). */
+export function staticPods(models: readonly StaticModel[]): Pod[] {
+  const pods: Pod[] = []
+  for (const model of models) {
+    const adapters = new Set(model.adapters ?? [])
+    for (const ep of model.endpoints) {
+      const e = typeof ep === 'string' ? { address: ep } : ep
+      pods.push({
+        name: e.name ?? e.address,
+        address: e.address,
+        metricsAddress: e.address,
+        model: model.name,
+        adapters,
+        labels: { ...e.labels },
+        ready: true
+      })
+    }
+  }
+  return pods
+}
+
+export function loadStaticDiscovery(registry: PodRegistry, models: readonly StaticModel[]): void {
+  registry.expectSource('static')
+  for (const model of models) {
+    registry.declareModel(model.name)
+    for (const a of model.adapters ?? []) registry.declareModel(a)
+  }
+  for (const pod of staticPods(models)) registry.upsert(pod)
+  registry.markSynced('static')
+}

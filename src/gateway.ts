@@ -1,0 +1,97 @@
+import type { FastifyInstance } from 'fastify'
+import type { Config } from './config/schema.js'
+import { PodRegistry } from './discovery/registry.js'
+import { loadStaticDiscovery } from './discovery/static.js'
+import { Limiter } from './limits/limiter.js'
+import { MemoryLimitStore } from './limits/memory-store.js'
+import { ModelRpsLimiter } from './limits/model-rps.js'
+import { RedisLimitStore } from './limits/redis-store.js'
+import type { LimitStore } from './limits/types.js'
+import type { Logger } from './observability/logger.js'
+import { GatewayMetrics } from './observability/metrics.js'
+import { InferencePipeline } from './pipeline/handle.js'
+import { Authenticator } from './pipeline/identify.js'
+import { UpstreamPools } from './proxy/pools.js'
+import { StrategyRegistry } from './routing/registry.js'
+import { buildApp } from './server/app.js'
+import { InflightTracker } from './telemetry/inflight.js'
+
+export interface GatewayOptions {
+  logger: Logger
+  /** Injected for tests that control time. */
+  clock?: () => number
+  random?: () => number
+  defaultMetrics?: boolean
+}
+
+export interface Gateway {
+  app: FastifyInstance
+  registry: PodRegistry
+  inflight: InflightTracker
+  limiter: Limiter
+  /** Listens on config.server host/port; resolves the URL. */
+  listen(): Promise<string>
+  /** Stops accepting, waits for in-flight requests and streams (up to shutdownGraceMs), frees resources. */
+  close(): Promise<void>
+}
+
+function createStore(config: Config, logger: Logger): { store: LimitStore; ready: Promise<void> } {
+  if (config.rateLimit.store === 'memory') return { store: new MemoryLimitStore(), ready: Promise.resolve() }
+  const store = new RedisLimitStore({ url: config.rateLimit.redis.url, commandTimeoutMs: config.rateLimit.redis.commandTimeoutMs })
+  const ready = store.connect().then((ok) => {
+    if (!ok) logger.warn(`redis at ${config.rateLimit.redis.url} is not answering; rate limits fail ${config.rateLimit.onStoreError} until it does`)
+  })
+  return { store, ready }
+}
+
+/** Wires every part of the gateway from a validated config. */
+export async function createGateway(config: Config, opts: GatewayOptions): Promise<Gateway> {
+  const { logger } = opts
+  const registry = new PodRegistry({ now: opts.clock })
+  if (config.discovery.static) loadStaticDiscovery(registry, config.discovery.static.models)
+  if (config.discovery.kubernetes) throw new Error('discovery.kubernetes is not available in this build yet')
+
+  const strategies = new StrategyRegistry()
+  strategies.resolve(config.routing.defaultStrategy)
+  const inflight = new InflightTracker()
+  const pools = new UpstreamPools({ headersTimeout: config.server.requestTimeoutMs, bodyTimeout: config.server.requestTimeoutMs })
+  registry.onChange(() => pools.retain(new Set(registry.all().map((p) => p.address))))
+  const metrics = new GatewayMetrics(registry, inflight, { defaultMetrics: opts.defaultMetrics })
+  const { store, ready } = createStore(config, logger)
+  await ready
+  const limiter = new Limiter(store, config.rateLimit, logger, {
+    rejected: (reason) => metrics.rateLimited.inc({ reason }),
+    storeError: (op) => metrics.storeErrors.inc({ op })
+  }, opts.clock)
+  const modelRps = new ModelRpsLimiter(
+    new Map((config.discovery.static?.models ?? []).filter((m) => m.requestsPerSecond).map((m) => [m.name, m.requestsPerSecond as number])),
+    opts.clock
+  )
+  const auth = new Authenticator(config.auth)
+  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
+  const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger })
+
+  let closing: Promise<void> | undefined
+  return {
+    app,
+    registry,
+    inflight,
+    limiter,
+    async listen() {
+      await app.listen({ host: config.server.host, port: config.server.port })
+      const addr = app.server.address()
+      const port = typeof addr === 'object' && addr ? addr.port : config.server.port
+      const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host
+      return `http://${host}:${port}`
+    },
+    close() {
+      closing ??= (async () => {
+        const grace = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownGraceMs).unref())
+        await Promise.race([app.close(), grace])
+        await Promise.race([pools.close(), new Promise((r) => setTimeout(r, 100).unref())])
+        await store.close()
+      })()
+      return closing
+    }
+  }
+}

@@ -1,0 +1,117 @@
+import type { Logger } from 'pino'
+import type { Config } from '../config/schema.js'
+import { GatewayError } from '../errors/catalogue.js'
+import type { AdmitResult, Limits, LimitStore, WindowState } from './types.js'
+
+export interface LimiterMetrics {
+  rejected(reason: string): void
+  storeError(op: 'admit' | 'settle'): void
+}
+
+/** An admitted request: headers to send and the settlement to run when it ends. */
+export interface Admission {
+  headers: Record<string, string>
+  /** Records actual usage (undefined = keep the reservation); resolves headers for x-update-tpm. */
+  settle(tokens: number | undefined): Promise<Record<string, string>>
+}
+
+/** OpenAI's reset format: "20ms", "1.5s", "1m0s". */
+export function formatReset(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`
+  const s = ms / 1000
+  if (s < 60) return `${Number(s.toFixed(3))}s`
+  return `${Math.floor(s / 60)}m${Number((s % 60).toFixed(3))}s`
+}
+
+export function rateLimitHeaders(state: WindowState): Record<string, string> {
+  return {
+    'x-ratelimit-limit-requests': String(state.limits.rpm),
+    'x-ratelimit-remaining-requests': String(Math.max(0, state.limits.rpm - state.requests)),
+    'x-ratelimit-reset-requests': formatReset(state.resetRequestsMs),
+    'x-ratelimit-limit-tokens': String(state.limits.tpm),
+    'x-ratelimit-remaining-tokens': String(Math.max(0, state.limits.tpm - state.tokens)),
+    'x-ratelimit-reset-tokens': formatReset(state.resetTokensMs)
+  }
+}
+
+/**
+ * Per-user RPM/TPM policy over a LimitStore: reserve at admission, settle at the end,
+ * and what to do when the store fails (`onStoreError`).
+ */
+export class Limiter {
+  private readonly configUsers: Map<string, Limits>
+
+  constructor(
+    readonly store: LimitStore,
+    private readonly config: Config['rateLimit'],
+    private readonly logger: Logger,
+    private readonly metrics: LimiterMetrics,
+    private readonly clock: () => number = Date.now
+  ) {
+    this.configUsers = new Map(config.users.map((u) => [u.name, { rpm: u.rpm, tpm: u.tpm }]))
+  }
+
+  configUserNames(): string[] {
+    return [...this.configUsers.keys()]
+  }
+
+  configUser(name: string): Limits | undefined {
+    return this.configUsers.get(name)
+  }
+
+  /** Tokens reserved at admission: prompt estimated from body size, plus the completion budget (capped). */
+  reserveFor(bodyBytes: number, maxTokens: number | undefined): number {
+    const prompt = Math.ceil(bodyBytes / 4)
+    const completion = Math.min(maxTokens ?? this.config.maxReserveTokens, this.config.maxReserveTokens)
+    return prompt + Math.max(0, completion)
+  }
+
+  async admit(user: string, id: string, reserveTokens: number): Promise<Admission> {
+    let result: AdmitResult
+    try {
+      result = await this.store.admit({
+        user,
+        id,
+        reserveTokens,
+        now: this.clock(),
+        configLimits: this.configUsers.get(user),
+        defaultLimits: this.config.unknownUser === 'default' ? this.config.defaultLimits : undefined
+      })
+    } catch (err) {
+      return this.storeFailed('admit', err)
+    }
+    if (!result.ok) {
+      this.metrics.rejected(result.reason)
+      if (result.reason === 'unknown_user') throw new GatewayError('unknown_user', user)
+      const headers = { ...rateLimitHeaders(result), 'retry-after': String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))) }
+      const detail = result.reason === 'rpm' ? `limit ${result.limits.rpm}, used ${result.requests}` : `limit ${result.limits.tpm}, used ${result.tokens}`
+      throw new GatewayError(result.reason === 'rpm' ? 'rpm_exceeded' : 'tpm_exceeded', detail, { headers })
+    }
+    const state = result
+    return {
+      headers: { ...rateLimitHeaders(state), 'x-update-rpm': String(state.requests) },
+      settle: async (tokens): Promise<Record<string, string>> => {
+        try {
+          const settled = await this.store.settle(user, id, tokens ?? reserveTokens, this.clock())
+          return {
+            'x-update-tpm': String(settled.tokens),
+            'x-ratelimit-remaining-tokens': String(Math.max(0, state.limits.tpm - settled.tokens)),
+            'x-ratelimit-reset-tokens': formatReset(settled.resetTokensMs)
+          }
+        } catch (err) {
+          this.metrics.storeError('settle')
+          this.logger.warn({ err, user }, 'rate-limit store failed to settle usage')
+          return { 'x-error-incr-tpm': 'true' }
+        }
+      }
+    }
+  }
+
+  private storeFailed(op: 'admit', err: unknown): Admission {
+    this.metrics.storeError(op)
+    this.logger.warn({ err: (err as Error).message }, `rate-limit store failed; failing ${this.config.onStoreError}`)
+    const headers = { 'x-error-incr-rpm': 'true', 'x-error-incr-tpm': 'true' }
+    if (this.config.onStoreError === 'closed') throw new GatewayError('store_failed', '', { headers })
+    return { headers, settle: async () => ({}) }
+  }
+}

@@ -1,0 +1,69 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { PodRegistry } from '../discovery/registry.js'
+import type { InflightTracker } from '../telemetry/inflight.js'
+
+/** The gateway's own Prometheus series (prefix brixgate_), one registry per gateway instance. */
+export class GatewayMetrics {
+  readonly registry = new Registry()
+  readonly requests: Counter<'model' | 'endpoint' | 'status' | 'strategy'>
+  readonly duration: Histogram<'endpoint' | 'stream'>
+  readonly ttft: Histogram<'pod'>
+  readonly tokens: Counter<'kind'>
+  readonly decisions: Counter<'strategy' | 'pod'>
+  readonly upstreamErrors: Counter<'pod' | 'kind'>
+  readonly rateLimited: Counter<'reason'>
+  readonly storeErrors: Counter<'op'>
+
+  constructor(registry: PodRegistry, inflight: InflightTracker, opts: { defaultMetrics?: boolean } = {}) {
+    const r = this.registry
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'brixgate_process_' })
+    this.requests = new Counter({ name: 'brixgate_requests_total', help: 'Inference requests by final status.', labelNames: ['model', 'endpoint', 'status', 'strategy'], registers: [r] })
+    this.duration = new Histogram({
+      name: 'brixgate_request_duration_seconds',
+      help: 'Time from request to last byte.',
+      labelNames: ['endpoint', 'stream'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [r]
+    })
+    this.ttft = new Histogram({
+      name: 'brixgate_time_to_first_byte_seconds',
+      help: 'Time from forwarding to the first response byte from the pod.',
+      labelNames: ['pod'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [r]
+    })
+    this.tokens = new Counter({ name: 'brixgate_tokens_total', help: 'Tokens reported in usage.', labelNames: ['kind'], registers: [r] })
+    this.decisions = new Counter({ name: 'brixgate_routing_decisions_total', help: 'Pods chosen per strategy.', labelNames: ['strategy', 'pod'], registers: [r] })
+    this.upstreamErrors = new Counter({ name: 'brixgate_upstream_errors_total', help: 'Failures talking to pods.', labelNames: ['pod', 'kind'], registers: [r] })
+    this.rateLimited = new Counter({ name: 'brixgate_rate_limited_total', help: 'Requests refused by rate limits.', labelNames: ['reason'], registers: [r] })
+    this.storeErrors = new Counter({ name: 'brixgate_rate_limit_store_errors_total', help: 'Rate-limit store failures.', labelNames: ['op'], registers: [r] })
+    new Gauge({
+      name: 'brixgate_pod_inflight_requests',
+      help: 'Requests the gateway has open per pod.',
+      labelNames: ['pod'],
+      registers: [r],
+      collect() {
+        this.reset()
+        for (const pod of registry.all()) this.set({ pod: pod.name }, inflight.get(pod.name))
+      }
+    })
+    new Gauge({
+      name: 'brixgate_pods',
+      help: 'Known pods per model and routability.',
+      labelNames: ['model', 'routable'],
+      registers: [r],
+      collect() {
+        this.reset()
+        const counts = new Map<string, number>()
+        for (const pod of registry.all()) {
+          const key = `${pod.model}\u0000${pod.ready && !registry.isEjected(pod.name)}`
+          counts.set(key, (counts.get(key) ?? 0) + 1)
+        }
+        for (const [key, n] of counts) {
+          const [model, routable] = key.split('\u0000')
+          this.set({ model, routable }, n)
+        }
+      }
+    })
+  }
+}

@@ -1,0 +1,268 @@
+import { once } from 'node:events'
+import { PassThrough } from 'node:stream'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Dispatcher } from 'undici'
+import type { Config } from '../config/schema.js'
+import type { Pod } from '../discovery/pod.js'
+import type { PodRegistry } from '../discovery/registry.js'
+import { GatewayError, errorBody } from '../errors/catalogue.js'
+import type { Admission, Limiter } from '../limits/limiter.js'
+import type { ModelRpsLimiter } from '../limits/model-rps.js'
+import type { Logger } from '../observability/logger.js'
+import type { GatewayMetrics } from '../observability/metrics.js'
+import { clientResponseHeaders, upstreamRequestHeaders } from '../proxy/headers.js'
+import type { UpstreamPools } from '../proxy/pools.js'
+import { SseRelay } from '../proxy/sse-relay.js'
+import { normaliseUpstreamError } from '../proxy/upstream-error.js'
+import { isAbort, isConnectFailure, upstreamFailure } from '../proxy/upstream-failure.js'
+import type { StrategyRegistry } from '../routing/registry.js'
+import type { Strategy } from '../routing/strategy.js'
+import type { InflightTracker } from '../telemetry/inflight.js'
+import type { Authenticator } from './identify.js'
+import { endpointPaths, parseRequest, upstreamBody, type Endpoint, type ParsedRequest } from './parse.js'
+import { requestIdFrom } from './request-id.js'
+
+export interface PipelineDeps {
+  config: Config
+  registry: PodRegistry
+  strategies: StrategyRegistry
+  inflight: InflightTracker
+  pools: UpstreamPools
+  limiter: Limiter
+  modelRps: ModelRpsLimiter
+  auth: Authenticator
+  metrics: GatewayMetrics
+  logger: Logger
+  random: () => number
+}
+
+/** State of one request as it moves along the pipeline. */
+interface Flight {
+  requestId: string
+  endpoint: Endpoint
+  started: number
+  strategy?: Strategy
+  parsed?: ParsedRequest
+  admission?: Admission
+  pod?: Pod
+  /** Set once the model is known to exist (keeps metric labels bounded). */
+  model?: string
+  /** Aborted when the client goes away. */
+  abort: AbortController
+}
+
+const header = (req: FastifyRequest, name: string): string | undefined => {
+  const v = req.headers[name]
+  return typeof v === 'string' && v.trim() !== '' ? v : undefined
+}
+
+const sseErrorEvent = (message: string, code: string): Buffer =>
+  Buffer.from(`data: ${JSON.stringify(errorBody(502, message, code))}\n\n`)
+
+/** identify → parse → admit → route → forward/relay → settle, for the three inference endpoints. */
+export class InferencePipeline {
+  constructor(private readonly deps: PipelineDeps) {}
+
+  async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const flight: Flight = { requestId: requestIdFrom(req.headers['x-request-id']), endpoint, started: performance.now(), abort: new AbortController() }
+    reply.header('request-id', flight.requestId)
+    reply.header('x-went-into-req-headers', 'true')
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) flight.abort.abort()
+    })
+    try {
+      await this.admitAndForward(flight, req, reply)
+    } catch (err) {
+      this.fail(flight, reply, err)
+    }
+  }
+
+  private async admitAndForward(flight: Flight, req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const { deps } = this
+    const identity = deps.auth.identify(req.headers)
+    flight.strategy = deps.strategies.resolve(header(req, 'routing-strategy') ?? deps.config.routing.defaultStrategy)
+    reply.header('routing-strategy', flight.strategy.name)
+    const parsed = parseRequest(flight.endpoint, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))
+    flight.parsed = parsed
+    const resolution = deps.registry.resolve(parsed.model)
+    if (!resolution.known) throw new GatewayError('model_not_found', parsed.model, { param: 'model' })
+    flight.model = parsed.model
+    if (resolution.pods.length === 0) throw new GatewayError('no_backends', parsed.model, { headers: { 'retry-after': '1' } })
+    if (!deps.modelRps.tryAcquire(parsed.model)) throw new GatewayError('model_rps_exceeded', parsed.model, { headers: { 'retry-after': '1' } })
+    if (identity.user !== undefined) {
+      flight.admission = await deps.limiter.admit(identity.user, flight.requestId + ':' + flight.started, deps.limiter.reserveFor(parsed.raw.length, parsed.maxTokens))
+      reply.headers(flight.admission.headers)
+    }
+    try {
+      await this.forward(flight, req, reply, identity.user)
+    } catch (err) {
+      // The request never produced a response: nothing was used.
+      if (flight.admission) await flight.admission.settle(0)
+      throw err
+    }
+  }
+
+  /** Picks a pod and sends the request; on connect failures tries other pods. */
+  private async forward(flight: Flight, req: FastifyRequest, reply: FastifyReply, user: string | undefined): Promise<void> {
+    const { deps } = this
+    const parsed = flight.parsed as ParsedRequest
+    const strategy = flight.strategy as Strategy
+    const { body, injectedUsage } = upstreamBody(parsed)
+    const headers = upstreamRequestHeaders(req.headers, { requestId: flight.requestId, upstreamApiKey: deps.config.auth.upstreamApiKey })
+    const timeouts = parsed.stream
+      ? { headersTimeout: deps.config.server.streamIdleTimeoutMs, bodyTimeout: deps.config.server.streamIdleTimeoutMs }
+      : { headersTimeout: deps.config.server.requestTimeoutMs, bodyTimeout: deps.config.server.requestTimeoutMs }
+    const tried = new Set<string>()
+    const retries = deps.config.server.connectRetries
+    for (let attempt = 0; ; attempt++) {
+      const all = deps.registry.resolve(parsed.model).pods
+      if (all.length === 0) throw new GatewayError('no_backends', parsed.model, { headers: { 'retry-after': '1' } })
+      const untried = all.filter((p) => !tried.has(p.name))
+      const decision = strategy.pick({
+        request: { model: parsed.model, body: parsed.body, headers: req.headers, user },
+        pods: untried.length > 0 ? untried : all,
+        stats: { inflight: (p) => deps.inflight.get(p.name) },
+        random: deps.random
+      })
+      if (!decision) throw new GatewayError('routing_failed', strategy.name)
+      const pod = decision.pod
+      flight.pod = pod
+      reply.header('target-pod', pod.name)
+      reply.header('target-pod-ip', pod.address)
+      if (deps.config.routing.explain) reply.header('x-routing-reason', decision.reason)
+      deps.metrics.decisions.inc({ strategy: strategy.name, pod: pod.name })
+      const release = deps.inflight.acquire(pod.name)
+      const sentAt = performance.now()
+      let response: Dispatcher.ResponseData
+      try {
+        response = await deps.pools.request(pod.address, {
+          method: 'POST',
+          path: endpointPaths[flight.endpoint],
+          headers,
+          body,
+          signal: flight.abort.signal,
+          ...timeouts
+        })
+      } catch (err) {
+        release()
+        if (flight.abort.signal.aborted || isAbort(err)) throw err
+        deps.metrics.upstreamErrors.inc({ pod: pod.name, kind: isConnectFailure(err) ? 'connect' : 'timeout' })
+        if (isConnectFailure(err)) {
+          deps.registry.reportFailure(pod.name)
+          tried.add(pod.name)
+          if (attempt < retries) continue
+        }
+        throw upstreamFailure(err, pod.name)
+      }
+      deps.registry.reportSuccess(pod.name)
+      deps.metrics.ttft.observe({ pod: pod.name }, (performance.now() - sentAt) / 1000)
+      const isSse = response.statusCode === 200 && String(response.headers['content-type'] ?? '').includes('text/event-stream')
+      if (isSse) {
+        this.relay(flight, reply, response, injectedUsage, release)
+        return
+      }
+      try {
+        await this.respondBuffered(flight, reply, response)
+      } finally {
+        release()
+      }
+      return
+    }
+  }
+
+  /** Non-streaming answers (and upstream errors): read whole, check, count usage, send. */
+  private async respondBuffered(flight: Flight, reply: FastifyReply, response: Dispatcher.ResponseData): Promise<void> {
+    let raw: Buffer
+    try {
+      raw = Buffer.from(await response.body.arrayBuffer())
+    } catch (err) {
+      if (flight.abort.signal.aborted || isAbort(err)) throw err
+      throw upstreamFailure(err, flight.pod?.name ?? '?')
+    }
+    const status = response.statusCode
+    if (status < 200 || status >= 300) {
+      await flight.admission?.settle(0)
+      reply.code(status).headers({ 'x-error-response-unknown': 'true', ...this.streamingFlag(flight) }).send(normaliseUpstreamError(status, raw))
+      this.done(flight, status)
+      return
+    }
+    let json: { usage?: { total_tokens?: unknown } }
+    try {
+      json = JSON.parse(raw.toString('utf8'))
+    } catch {
+      throw new GatewayError('upstream_unmarshal')
+    }
+    const used = typeof json?.usage?.total_tokens === 'number' ? json.usage.total_tokens : undefined
+    if (used !== undefined) this.deps.metrics.tokens.inc({ kind: 'total' }, used)
+    if (flight.admission) reply.headers(await flight.admission.settle(used ?? 0))
+    reply.code(status).headers(clientResponseHeaders(response.headers)).send(raw)
+    this.done(flight, status)
+  }
+
+  /** Streams: bytes go out as they arrive, with backpressure; usage is read on the way. */
+  private relay(flight: Flight, reply: FastifyReply, response: Dispatcher.ResponseData, injectedUsage: boolean, release: () => void): void {
+    const out = new PassThrough()
+    out.on('error', () => undefined) // the client went away; the abort signal stops the relay
+    const sseRelay = new SseRelay(injectedUsage)
+    const signal = flight.abort.signal
+    reply.code(200).headers(clientResponseHeaders(response.headers)).send(out)
+    const write = async (chunks: Buffer[]) => {
+      for (const c of chunks) {
+        if (out.destroyed) return
+        if (!out.write(c)) await once(out, 'drain', { signal })
+      }
+    }
+    void (async () => {
+      let failed = false
+      try {
+        for await (const chunk of response.body) await write(sseRelay.push(chunk as Buffer))
+        await write(sseRelay.end())
+      } catch (err) {
+        failed = true
+        if (!signal.aborted && !isAbort(err)) {
+          const e = upstreamFailure(err, flight.pod?.name ?? '?')
+          this.deps.logger.warn({ requestId: flight.requestId, pod: flight.pod?.name, err: e.message }, 'stream from pod failed')
+          await write([...sseRelay.end(), sseErrorEvent(e.message, e.code ?? 'upstream_error')]).catch(() => undefined)
+        }
+      } finally {
+        release()
+        if (!out.destroyed) out.end()
+        if (signal.aborted) response.body.destroy()
+        const used = sseRelay.usage?.total_tokens
+        if (used !== undefined) this.deps.metrics.tokens.inc({ kind: 'total' }, used)
+        // A cut stream without usage keeps its reservation (undefined); a clean one settles what it used.
+        await flight.admission?.settle(used ?? (failed ? undefined : 0))
+        this.done(flight, signal.aborted ? 499 : 200)
+      }
+    })()
+  }
+
+  private streamingFlag(flight: Flight): Record<string, string> {
+    return flight.parsed?.stream ? { 'x-error-streaming': 'true' } : {}
+  }
+
+  private fail(flight: Flight, reply: FastifyReply, err: unknown): void {
+    if (reply.sent || reply.raw.headersSent) return
+    if (flight.abort.signal.aborted) {
+      this.done(flight, 499)
+      return
+    }
+    const gwErr = err instanceof GatewayError ? err : new GatewayError('internal', (err as Error)?.message ?? String(err))
+    if (gwErr.kind === 'internal') this.deps.logger.error({ err, requestId: flight.requestId }, 'unexpected error')
+    const upstreamKinds = new Set(['upstream_timeout', 'upstream_unreachable', 'upstream_unmarshal'])
+    if (gwErr.status === 429) this.deps.metrics.rateLimited.inc({ reason: gwErr.kind })
+    reply
+      .code(gwErr.status)
+      .headers({ ...gwErr.headers, ...(upstreamKinds.has(gwErr.kind) ? this.streamingFlag(flight) : {}) })
+      .send(gwErr.body())
+    this.done(flight, gwErr.status)
+  }
+
+  private done(flight: Flight, status: number): void {
+    const seconds = (performance.now() - flight.started) / 1000
+    const stream = flight.parsed?.stream ? 'true' : 'false'
+    this.deps.metrics.requests.inc({ model: flight.model ?? '', endpoint: flight.endpoint, status: String(status), strategy: flight.strategy?.name ?? '' })
+    this.deps.metrics.duration.observe({ endpoint: flight.endpoint, stream }, seconds)
+    this.deps.logger.debug({ requestId: flight.requestId, model: flight.parsed?.model, pod: flight.pod?.name, status, ms: Math.round(seconds * 1000) }, 'request')
+  }
+}

@@ -1,0 +1,127 @@
+import { createParser, type EventSourceParser } from 'eventsource-parser'
+
+export interface Usage {
+  prompt_tokens?: number
+  completion_tokens?: number
+  total_tokens: number
+  [k: string]: unknown
+}
+
+const LF = 0x0a
+const CR = 0x0d
+
+/** Index just past the first blank line (event terminator) at or after `from`, or -1. */
+export function findEventEnd(buf: Buffer, from = 0): number {
+  for (let i = from; i < buf.length; i++) {
+    const c = buf[i]
+    if (c === LF && buf[i + 1] === LF) return i + 2
+    if (c === CR) {
+      if (buf[i + 1] === LF && buf[i + 2] === CR && buf[i + 3] === LF) return i + 4
+      if (buf[i + 1] === CR) return i + 2
+    }
+  }
+  return -1
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+/**
+ * Observes an SSE stream from a pod on its way to the client.
+ *
+ * - Pass-through mode: every byte goes out as it came, in the same chunks; a stateful parser
+ *   watches events across chunk boundaries to capture `usage` and error events.
+ * - Strip mode (the gateway added `stream_options.include_usage`): output is cut at event
+ *   boundaries; the usage-only final event is dropped and `usage` keys removed, so the client
+ *   sees what the engine would have sent it. Events without "usage" keep their original bytes.
+ */
+export class SseRelay {
+  usage: Usage | undefined
+  /** The first in-band error event the pod sent, if any. */
+  error: unknown
+  sawDone = false
+  events = 0
+  private readonly parser: EventSourceParser
+  private readonly decoder = new TextDecoder()
+  private pending: Buffer = Buffer.alloc(0)
+  private current: string[] = []
+
+  constructor(private readonly strip: boolean) {
+    this.parser = createParser({ onEvent: (ev) => this.current.push(ev.data) })
+  }
+
+  /** Feeds one chunk from the pod; returns what to send to the client now. */
+  push(chunk: Buffer): Buffer[] {
+    if (!this.strip) {
+      this.observe(this.decoder.decode(chunk, { stream: true }))
+      return [chunk]
+    }
+    const buf = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk
+    const out: Buffer[] = []
+    let start = 0
+    for (let end = findEventEnd(buf, start); end !== -1; end = findEventEnd(buf, start)) {
+      const kept = this.rewrite(buf.subarray(start, end))
+      if (kept) out.push(kept)
+      start = end
+    }
+    this.pending = start === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(start))
+    return out
+  }
+
+  /** The stream ended; returns bytes still held (an unterminated last event). */
+  end(): Buffer[] {
+    if (!this.strip) {
+      this.observe(this.decoder.decode() + '\n\n')
+      return []
+    }
+    const rest = this.pending
+    this.pending = Buffer.alloc(0)
+    if (rest.length === 0) return []
+    const kept = this.rewrite(rest, true)
+    return kept ? [kept] : []
+  }
+
+  private observe(text: string): string[] {
+    this.parser.feed(text)
+    const datas = this.current
+    this.current = []
+    for (const data of datas) this.inspect(data)
+    return datas
+  }
+
+  private inspect(data: string): Record<string, unknown> | undefined {
+    this.events += 1
+    if (data === '[DONE]') {
+      this.sawDone = true
+      return undefined
+    }
+    if (!data.includes('"usage"') && !data.includes('"error"')) return undefined
+    let json: unknown
+    try {
+      json = JSON.parse(data)
+    } catch {
+      return undefined
+    }
+    if (!isObject(json)) return undefined
+    if (isObject(json.usage) && typeof json.usage.total_tokens === 'number') this.usage = json.usage as Usage
+    if (json.error !== undefined && this.error === undefined) this.error = json.error
+    return json
+  }
+
+  private rewrite(raw: Buffer, unterminated = false): Buffer | undefined {
+    const text = raw.toString('utf8')
+    this.parser.feed(unterminated ? text + '\n\n' : text)
+    const datas = this.current
+    this.current = []
+    if (datas.length !== 1 || !text.includes('"usage"')) {
+      for (const d of datas) this.inspect(d)
+      return raw
+    }
+    const json = this.inspect(datas[0])
+    if (!json || !('usage' in json)) return raw
+    if (Array.isArray(json.choices) && json.choices.length === 0) return undefined
+    delete json.usage
+    return Buffer.from(`data: ${JSON.stringify(json)}\n\n`)
+  }
+}
