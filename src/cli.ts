@@ -12,6 +12,11 @@ const USAGE = `Usage:
   brixgate sim --port N --model NAME [--gpu a100] [--lora a,b] [--time-scale 1]
                                                        one simulated vLLM pod`
 
+/** The start-up line is printed whatever the log level: scripts and humans wait for it. */
+function announce(logger: Logger, url: string, message: string): void {
+  logger.child({}, { level: 'info' }).info({ url }, message)
+}
+
 function fail(message: string): never {
   process.stderr.write(`brixgate: ${message}\n`)
   process.exit(2)
@@ -78,7 +83,7 @@ async function main(argv: string[]): Promise<void> {
       port: port ?? 8000,
       timeScale: values['time-scale'] ? Number(values['time-scale']) : 1
     })
-    logger.info({ url: sim.url, model: values.model }, `brixgate sim listening on ${sim.url}`)
+    announce(logger, sim.url, `brixgate sim listening on ${sim.url} (model ${values.model})`)
     onSignals(logger, () => sim.close())
     return
   }
@@ -86,7 +91,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'demo') {
     const logger = createLogger(values['log-level'] ?? 'info')
     const demo = await startDemo({ port: port ?? 8888, host: values.host ?? '127.0.0.1', logger })
-    logger.info({ url: demo.url }, `brixgate demo listening on ${demo.url} (3 simulated pods: l4, a100, h100)`)
+    announce(logger, demo.url, `brixgate demo listening on ${demo.url} (3 simulated pods: l4, a100, h100)`)
     onSignals(logger, () => demo.close())
     return
   }
@@ -100,7 +105,7 @@ async function main(argv: string[]): Promise<void> {
   const logger = createLogger(values['log-level'] ?? config.server.logLevel)
   const gateway = await createGateway(config, { logger, defaultMetrics: true })
   const url = await gateway.listen()
-  logger.info({ url }, `brixgate listening on ${url}`)
+  announce(logger, url, `brixgate listening on ${url}`)
   onSignals(logger, () => gateway.close())
 }
 

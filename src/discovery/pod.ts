@@ -1,6 +1,8 @@
 /** One inference pod as the gateway knows it, whatever source found it. */
 export interface Pod {
-  /** Unique key and the value of the `target-pod` header. */
+  /** Unique key within the registry (a source's own id: "model|address", "namespace/name"). */
+  readonly id: string
+  /** The value of the `target-pod` header. */
   readonly name: string
   /** "ip:port" requests are sent to. */
   readonly address: string

@@ -71,21 +71,16 @@ export class PodRegistry {
   }
 
   upsert(pod: Pod): void {
-    const prev = this.pods.get(pod.name)
-    if (prev && prev.address !== pod.address) this.health.delete(pod.name)
-    this.pods.set(pod.name, pod)
+    this.pods.set(pod.id, pod)
     this.changed()
   }
 
-  remove(name: string): void {
-    if (this.pods.delete(name)) {
-      this.health.delete(name)
-      this.changed()
-    }
+  remove(id: string): void {
+    if (this.pods.delete(id)) this.changed()
   }
 
-  get(name: string): Pod | undefined {
-    return this.pods.get(name)
+  get(id: string): Pod | undefined {
+    return this.pods.get(id)
   }
 
   all(): Pod[] {
@@ -102,7 +97,7 @@ export class PodRegistry {
     const pods = this.index().get(model)
     if (!pods) return { known: this.declared.has(model), pods: [] }
     const now = this.now()
-    const routable = pods.filter((p) => p.ready && !this.isEjected(p.name, now))
+    const routable = pods.filter((p) => p.ready && !this.isEjected(p.address, now))
     return { known: true, pods: routable }
   }
 
@@ -117,8 +112,9 @@ export class PodRegistry {
     return out.sort((a, b) => a.id.localeCompare(b.id))
   }
 
-  reportSuccess(name: string): void {
-    const h = this.health.get(name)
+  /** Health is per address: one server may be listed under several models. */
+  reportSuccess(address: string): void {
+    const h = this.health.get(address)
     if (h) {
       h.failures = 0
       h.ejectedUntil = 0
@@ -126,15 +122,15 @@ export class PodRegistry {
   }
 
   /** A connect failure; enough in a row take the pod out of rotation for a while. */
-  reportFailure(name: string): void {
-    const h = this.health.get(name) ?? { failures: 0, ejectedUntil: 0 }
+  reportFailure(address: string): void {
+    const h = this.health.get(address) ?? { failures: 0, ejectedUntil: 0 }
     h.failures += 1
     if (h.failures >= this.failureThreshold) h.ejectedUntil = this.now() + this.ejectMs
-    this.health.set(name, h)
+    this.health.set(address, h)
   }
 
-  isEjected(name: string, now = this.now()): boolean {
-    const h = this.health.get(name)
+  isEjected(address: string, now = this.now()): boolean {
+    const h = this.health.get(address)
     return h !== undefined && h.ejectedUntil > now
   }
 
@@ -160,7 +156,7 @@ export class PodRegistry {
       if (list) list.push(pod)
       else next.set(id, [pod])
     }
-    for (const pod of [...this.pods.values()].sort((a, b) => a.name.localeCompare(b.name))) {
+    for (const pod of [...this.pods.values()].sort((a, b) => a.id.localeCompare(b.id))) {
       add(pod.model, pod)
       for (const adapter of pod.adapters) if (adapter !== pod.model) add(adapter, pod)
     }

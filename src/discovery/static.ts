@@ -10,6 +10,7 @@ export function staticPods(models: readonly StaticModel[]): Pod[] {
     for (const ep of model.endpoints) {
       const e = typeof ep === 'string' ? { address: ep } : ep
       pods.push({
+        id: `${model.name}|${e.address}`,
         name: e.name ?? e.address,
         address: e.address,
         metricsAddress: e.address,

@@ -44,7 +44,7 @@ export class GatewayMetrics {
       registers: [r],
       collect() {
         this.reset()
-        for (const pod of registry.all()) this.set({ pod: pod.name }, inflight.get(pod.name))
+        for (const pod of registry.all()) this.set({ pod: pod.name }, inflight.get(pod.address))
       }
     })
     new Gauge({
@@ -56,7 +56,7 @@ export class GatewayMetrics {
         this.reset()
         const counts = new Map<string, number>()
         for (const pod of registry.all()) {
-          const key = `${pod.model}\u0000${pod.ready && !registry.isEjected(pod.name)}`
+          const key = `${pod.model}\u0000${pod.ready && !registry.isEjected(pod.address)}`
           counts.set(key, (counts.get(key) ?? 0) + 1)
         }
         for (const [key, n] of counts) {

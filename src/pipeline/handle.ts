@@ -117,11 +117,11 @@ export class InferencePipeline {
     for (let attempt = 0; ; attempt++) {
       const all = deps.registry.resolve(parsed.model).pods
       if (all.length === 0) throw new GatewayError('no_backends', parsed.model, { headers: { 'retry-after': '1' } })
-      const untried = all.filter((p) => !tried.has(p.name))
+      const untried = all.filter((p) => !tried.has(p.id))
       const decision = strategy.pick({
         request: { model: parsed.model, body: parsed.body, headers: req.headers, user },
         pods: untried.length > 0 ? untried : all,
-        stats: { inflight: (p) => deps.inflight.get(p.name) },
+        stats: { inflight: (p) => deps.inflight.get(p.address) },
         random: deps.random
       })
       if (!decision) throw new GatewayError('routing_failed', strategy.name)
@@ -131,7 +131,7 @@ export class InferencePipeline {
       reply.header('target-pod-ip', pod.address)
       if (deps.config.routing.explain) reply.header('x-routing-reason', decision.reason)
       deps.metrics.decisions.inc({ strategy: strategy.name, pod: pod.name })
-      const release = deps.inflight.acquire(pod.name)
+      const release = deps.inflight.acquire(pod.address)
       const sentAt = performance.now()
       let response: Dispatcher.ResponseData
       try {
@@ -148,13 +148,13 @@ export class InferencePipeline {
         if (flight.abort.signal.aborted || isAbort(err)) throw err
         deps.metrics.upstreamErrors.inc({ pod: pod.name, kind: isConnectFailure(err) ? 'connect' : 'timeout' })
         if (isConnectFailure(err)) {
-          deps.registry.reportFailure(pod.name)
-          tried.add(pod.name)
+          deps.registry.reportFailure(pod.address)
+          tried.add(pod.id)
           if (attempt < retries) continue
         }
         throw upstreamFailure(err, pod.name)
       }
-      deps.registry.reportSuccess(pod.name)
+      deps.registry.reportSuccess(pod.address)
       deps.metrics.ttft.observe({ pod: pod.name }, (performance.now() - sentAt) / 1000)
       const isSse = response.statusCode === 200 && String(response.headers['content-type'] ?? '').includes('text/event-stream')
       if (isSse) {
@@ -221,8 +221,9 @@ export class InferencePipeline {
         failed = true
         if (!signal.aborted && !isAbort(err)) {
           const e = upstreamFailure(err, flight.pod?.name ?? '?')
+          const message = `The stream from pod ${flight.pod?.name} ended abnormally (${e.code === 'timeout' ? 'idle timeout' : (err as { code?: string }).code ?? 'connection lost'}).`
           this.deps.logger.warn({ requestId: flight.requestId, pod: flight.pod?.name, err: e.message }, 'stream from pod failed')
-          await write([...sseRelay.end(), sseErrorEvent(e.message, e.code ?? 'upstream_error')]).catch(() => undefined)
+          await write([...sseRelay.end(), sseErrorEvent(message, e.code ?? 'upstream_error')]).catch(() => undefined)
         }
       } finally {
         release()

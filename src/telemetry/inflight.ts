@@ -1,5 +1,5 @@
 /**
- * Exact count of requests this gateway has open on each pod.
+ * Exact count of requests this gateway has open on each pod address.
  * acquire() returns a release function that is safe to call more than once,
  * so every exit path (success, upstream error, abort, timeout) can release without bookkeeping.
  */
