@@ -15,7 +15,7 @@ t.before(async () => {
   resetting = await startBadBackend()
   const models = Object.keys(behaviours).map((name) => ({ name, endpoints: [name === 'reset' ? resetting.address : backend.address] }))
   const file = writeConfig({
-    server: { host: '127.0.0.1', port: 0, requestTimeoutMs: 400, streamIdleTimeoutMs: 400, logLevel: 'error' },
+    server: { host: '127.0.0.1', port: 0, requestTimeoutMs: 400, streamIdleTimeoutMs: 400, bodyLimitBytes: 65536, logLevel: 'error' },
     discovery: { static: { models: [...models, { name: 'dead', endpoints: ['127.0.0.1:1'] }] } },
     rateLimit: { users: [{ name: 'rpm-user', rpm: 2, tpm: 1_000_000 }, { name: 'tpm-user', rpm: 100, tpm: 10 }] }
   })
@@ -210,6 +210,6 @@ t.test('unknown path → 404, wrong method → 405, both OpenAI-shaped', async (
 })
 
 t.test('body over the limit → 413 OpenAI error', async (t) => {
-  const big = JSON.stringify(chat('echo', { pad: 'x'.repeat(9 * 1024 * 1024) }))
+  const big = JSON.stringify(chat('echo', { pad: 'x'.repeat(100_000) }))
   await expectOpenAIError(t, await post(`${base}/chat/completions`, big), { status: 413, type: 'api_error', headers: { 'x-error-request-body-processing': 'true' } })
 })
