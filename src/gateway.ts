@@ -12,7 +12,8 @@ import { GatewayMetrics } from './observability/metrics.js'
 import { InferencePipeline } from './pipeline/handle.js'
 import { Authenticator } from './pipeline/identify.js'
 import { UpstreamPools } from './proxy/pools.js'
-import { StrategyRegistry } from './routing/registry.js'
+import { builtinStrategies, StrategyRegistry } from './routing/registry.js'
+import type { Strategy } from './routing/strategy.js'
 import { buildApp } from './server/app.js'
 import { InflightTracker } from './telemetry/inflight.js'
 
@@ -22,6 +23,8 @@ export interface GatewayOptions {
   clock?: () => number
   random?: () => number
   defaultMetrics?: boolean
+  /** Strategies besides the built-in ones (plugins, tests). */
+  strategies?: readonly Strategy[]
 }
 
 export interface Gateway {
@@ -51,7 +54,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   if (config.discovery.static) loadStaticDiscovery(registry, config.discovery.static.models)
   if (config.discovery.kubernetes) throw new Error('discovery.kubernetes is not available in this build yet')
 
-  const strategies = new StrategyRegistry()
+  const strategies = new StrategyRegistry([...builtinStrategies, ...(opts.strategies ?? [])])
   strategies.resolve(config.routing.defaultStrategy)
   const inflight = new InflightTracker()
   const pools = new UpstreamPools({ headersTimeout: config.server.requestTimeoutMs, bodyTimeout: config.server.requestTimeoutMs })
