@@ -90,7 +90,11 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
     close() {
       closing ??= (async () => {
         const grace = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownGraceMs).unref())
-        await Promise.race([app.close(), grace])
+        const closed = app.close() // stops accepting; closes idle keep-alive connections
+        await Promise.race([pipeline.idle(), grace])
+        // Every request has finished (or the grace ran out): drop connections still held open.
+        app.server.closeAllConnections()
+        await closed
         await Promise.race([pools.close(), new Promise((r) => setTimeout(r, 100).unref())])
         await store.close()
       })()

@@ -49,6 +49,7 @@ interface Flight {
   model?: string
   /** Aborted when the client goes away. */
   abort: AbortController
+  finished: boolean
 }
 
 const header = (req: FastifyRequest, name: string): string | undefined => {
@@ -56,19 +57,38 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
   return typeof v === 'string' && v.trim() !== '' ? v : undefined
 }
 
+/** Failures that happened talking to the pod (flagged x-error-streaming for stream requests). */
+const UPSTREAM_KINDS = new Set(['upstream_timeout', 'upstream_unreachable', 'upstream_unmarshal'])
+
 const sseErrorEvent = (message: string, code: string): Buffer =>
   Buffer.from(`data: ${JSON.stringify(errorBody(502, message, code))}\n\n`)
 
 /** identify → parse → admit → route → forward/relay → settle, for the three inference endpoints. */
 export class InferencePipeline {
+  private active = 0
+  private readonly idleWaiters: (() => void)[] = []
+
   constructor(private readonly deps: PipelineDeps) {}
 
+  /** Requests (streams included) not finished yet. */
+  get activeRequests(): number {
+    return this.active
+  }
+
+  /** Resolves once no request is in flight (for graceful shutdown). */
+  idle(): Promise<void> {
+    return this.active === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
   async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const flight: Flight = { requestId: requestIdFrom(req.headers['x-request-id']), endpoint, started: performance.now(), abort: new AbortController() }
+    const flight: Flight = { requestId: requestIdFrom(req.headers['x-request-id']), endpoint, started: performance.now(), abort: new AbortController(), finished: false }
+    this.active++
     reply.header('request-id', flight.requestId)
     reply.header('x-went-into-req-headers', 'true')
-    reply.raw.on('close', () => {
+    // 'close' comes once the last byte is handed to the socket, or when the client went away.
+    reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) flight.abort.abort()
+      if (--this.active === 0) for (const resolve of this.idleWaiters.splice(0)) resolve()
     })
     try {
       await this.admitAndForward(flight, req, reply)
@@ -243,23 +263,23 @@ export class InferencePipeline {
   }
 
   private fail(flight: Flight, reply: FastifyReply, err: unknown): void {
-    if (reply.sent || reply.raw.headersSent) return
-    if (flight.abort.signal.aborted) {
+    if (reply.sent || reply.raw.headersSent || flight.abort.signal.aborted) {
       this.done(flight, 499)
       return
     }
     const gwErr = err instanceof GatewayError ? err : new GatewayError('internal', (err as Error)?.message ?? String(err))
     if (gwErr.kind === 'internal') this.deps.logger.error({ err, requestId: flight.requestId }, 'unexpected error')
-    const upstreamKinds = new Set(['upstream_timeout', 'upstream_unreachable', 'upstream_unmarshal'])
-    if (gwErr.status === 429) this.deps.metrics.rateLimited.inc({ reason: gwErr.kind })
+    if (gwErr.kind === 'model_rps_exceeded') this.deps.metrics.rateLimited.inc({ reason: 'model_rps' })
     reply
       .code(gwErr.status)
-      .headers({ ...gwErr.headers, ...(upstreamKinds.has(gwErr.kind) ? this.streamingFlag(flight) : {}) })
+      .headers({ ...gwErr.headers, ...(UPSTREAM_KINDS.has(gwErr.kind) ? this.streamingFlag(flight) : {}) })
       .send(gwErr.body())
     this.done(flight, gwErr.status)
   }
 
   private done(flight: Flight, status: number): void {
+    if (flight.finished) return
+    flight.finished = true
     const seconds = (performance.now() - flight.started) / 1000
     const stream = flight.parsed?.stream ? 'true' : 'false'
     this.deps.metrics.requests.inc({ model: flight.model ?? '', endpoint: flight.endpoint, status: String(status), strategy: flight.strategy?.name ?? '' })

@@ -60,16 +60,21 @@ export class SimEngine {
       waiting: g('vllm:num_requests_waiting', 'Number of requests waiting to be processed.'),
       kv: g('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.'),
       gpuKv: g('vllm:gpu_cache_usage_perc', 'GPU KV-cache usage (deprecated name). 1 means 100 percent usage.'),
-      promptTokens: c('vllm:prompt_tokens', 'Number of prefill tokens processed.'),
-      generationTokens: c('vllm:generation_tokens', 'Number of generation tokens processed.'),
-      success: new Counter({ name: 'vllm:request_success', help: 'Count of successfully processed requests.', labelNames: ['model_name', 'finished_reason'], registers: [r] }),
+      promptTokens: c('vllm:prompt_tokens_total', 'Number of prefill tokens processed.'),
+      generationTokens: c('vllm:generation_tokens_total', 'Number of generation tokens processed.'),
+      success: new Counter({ name: 'vllm:request_success_total', help: 'Count of successfully processed requests.', labelNames: ['model_name', 'finished_reason'], registers: [r] }),
       ttft: h('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]),
       itl: h('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5]),
       e2e: h('vllm:e2e_request_latency_seconds', 'Histogram of end to end request latency in seconds.', [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60]),
-      prefixQueries: c('vllm:prefix_cache_queries', 'Prefix cache queries, in terms of number of queried tokens.'),
-      prefixHits: c('vllm:prefix_cache_hits', 'Prefix cache hits, in terms of number of cached tokens.')
+      prefixQueries: c('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.'),
+      prefixHits: c('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.')
     }
-    for (const metric of Object.values(this.m)) if (metric instanceof Gauge) metric.set({ model_name }, 0)
+    // Series exist from the start, as in vLLM (prometheus_client exports labelled zeros).
+    for (const metric of Object.values(this.m)) {
+      if (metric instanceof Gauge) metric.set({ model_name }, 0)
+      else if (metric instanceof Histogram) metric.zero({ model_name })
+      else if (metric !== this.m.success) metric.inc({ model_name }, 0)
+    }
     new Gauge({ name: 'vllm:cache_config_info', help: 'Information of the LLMEngine CacheConfig', labelNames: ['block_size', 'num_gpu_blocks', 'enable_prefix_caching'], registers: [r] })
       .set({ block_size: '16', num_gpu_blocks: String(Math.floor(opts.profile.kvTokens / 16)), enable_prefix_caching: 'True' }, 1)
     new Gauge({ name: 'vllm:lora_requests_info', help: 'Running stats on lora requests.', labelNames: ['max_lora', 'waiting_lora_adapters', 'running_lora_adapters'], registers: [r] })
