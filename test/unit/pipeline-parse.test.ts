@@ -1,0 +1,56 @@
+import t from 'tap'
+import { GatewayError } from '../../src/errors/catalogue.js'
+import { parseRequest, upstreamBody } from '../../src/pipeline/parse.js'
+import { requestIdFrom } from '../../src/pipeline/request-id.js'
+import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js'
+
+const raw = (s: string) => Buffer.from(s)
+const kindOf = (f: () => unknown) => {
+  try {
+    f()
+  } catch (e) {
+    return (e as GatewayError).kind
+  }
+  return 'ok'
+}
+
+t.test('body checks map to catalogue kinds', async (t) => {
+  t.equal(kindOf(() => parseRequest('chat', raw(''))), 'bad_body')
+  t.equal(kindOf(() => parseRequest('chat', raw('[1]'))), 'bad_body')
+  t.equal(kindOf(() => parseRequest('chat', raw('{"messages":[{}]}'))), 'no_model')
+  t.equal(kindOf(() => parseRequest('chat', raw('{"model":7,"messages":[{}]}'))), 'bad_body')
+  t.equal(kindOf(() => parseRequest('chat', raw('{"model":"m"}'))), 'bad_body')
+  t.equal(kindOf(() => parseRequest('completions', raw('{"model":"m"}'))), 'bad_body')
+  t.equal(kindOf(() => parseRequest('embeddings', raw('{"model":"m","input":"x","stream":true}'))), 'stream_not_allowed')
+  t.equal(kindOf(() => parseRequest('chat', raw('{"model":"m","messages":[{}],"max_tokens":-1}'))), 'bad_body')
+})
+
+t.test('include_usage: spliced when absent, merged when options exist, untouched when asked', async (t) => {
+  const plain = parseRequest('chat', raw('{"model":"m","messages":[{}],"stream":true}  '))
+  const a = upstreamBody(plain)
+  t.ok(a.injectedUsage)
+  t.equal(a.body.toString(), '{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":true}}  ')
+  const withOpts = upstreamBody(parseRequest('chat', raw('{"model":"m","messages":[{}],"stream":true,"stream_options":{"continuous_usage_stats":false}}')))
+  t.same(JSON.parse(withOpts.body.toString()).stream_options, { continuous_usage_stats: false, include_usage: true })
+  const asked = parseRequest('chat', raw('{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":true}}'))
+  t.same(upstreamBody(asked), { body: asked.raw, injectedUsage: false })
+  const nonStream = parseRequest('chat', raw('{"model":"m","messages":[{}]}'))
+  t.equal(upstreamBody(nonStream).body, nonStream.raw, 'the same buffer: no copy')
+})
+
+t.test('request ids', async (t) => {
+  t.equal(requestIdFrom('abc-1.2:3_x'), 'abc-1.2:3_x')
+  t.not(requestIdFrom('a'.repeat(129)), 'a'.repeat(129))
+  t.not(requestIdFrom('bad id'), 'bad id')
+  t.match(requestIdFrom(undefined), /^[0-9a-f-]{36}$/)
+})
+
+t.test('hop-by-hop headers are dropped both ways', async (t) => {
+  const up = upstreamRequestHeaders(
+    { host: 'gw', connection: 'keep-alive, x-secret', 'x-secret': 's', 'keep-alive': '5', te: 'trailers', 'content-length': '5', 'transfer-encoding': 'chunked', authorization: 'Bearer c', 'x-keep': 'k', 'accept-encoding': 'gzip' },
+    { requestId: 'r1' }
+  )
+  t.same(up, { 'x-keep': 'k', 'x-request-id': 'r1' })
+  const down = clientResponseHeaders({ connection: 'x-drop', 'x-drop': '1', 'transfer-encoding': 'chunked', 'content-length': '9', 'content-type': 'application/json', 'x-keep': 'k' })
+  t.same(down, { 'content-type': 'application/json', 'x-keep': 'k' })
+})
