@@ -56,7 +56,7 @@ t.test('admin API on one replica applies on the other at once', async (t) => {
   if (replicas.length === 0) return
   const name = `new-${run}`
   const admin = (r: CliProcess, method: string, path: string, body?: unknown, token = ADMIN) =>
-    fetch(`${r.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body && JSON.stringify(body) })
+    fetch(`${r.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })
   t.equal((await admin(replicas[0], 'GET', '/admin/users', undefined, 'wrong-token')).status, 401)
   t.equal((await post(`${replicas[1].url}/v1/chat/completions`, chat('m'), { user: name })).status, 403, 'unknown before')
   t.equal((await admin(replicas[0], 'POST', '/admin/users', { name, rpm: 1, tpm: 1000 })).status, 201)
