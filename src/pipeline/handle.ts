@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { PassThrough } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Dispatcher } from 'undici'
@@ -18,6 +17,7 @@ import { isAbort, isConnectFailure, upstreamFailure } from '../proxy/upstream-fa
 import type { StrategyRegistry } from '../routing/registry.js'
 import type { Strategy } from '../routing/strategy.js'
 import type { InflightTracker } from '../telemetry/inflight.js'
+import { AbortFlag } from './abort-flag.js'
 import type { Authenticator } from './identify.js'
 import { endpointPaths, parseRequest, upstreamBody, type Endpoint, type ParsedRequest } from './parse.js'
 import { requestIdFrom } from './request-id.js'
@@ -47,8 +47,8 @@ interface Flight {
   pod?: Pod
   /** Set once the model is known to exist (keeps metric labels bounded). */
   model?: string
-  /** Aborted when the client goes away. */
-  abort: AbortController
+  /** Raised when the client goes away. */
+  abort: AbortFlag
   finished: boolean
 }
 
@@ -81,7 +81,7 @@ export class InferencePipeline {
   }
 
   async handle(endpoint: Endpoint, req: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const flight: Flight = { requestId: requestIdFrom(req.headers['x-request-id']), endpoint, started: performance.now(), abort: new AbortController(), finished: false }
+    const flight: Flight = { requestId: requestIdFrom(req.headers['x-request-id']), endpoint, started: performance.now(), abort: new AbortFlag(), finished: false }
     this.active++
     reply.header('request-id', flight.requestId)
     reply.header('x-went-into-req-headers', 'true')
@@ -160,12 +160,12 @@ export class InferencePipeline {
           path: endpointPaths[flight.endpoint],
           headers,
           body,
-          signal: flight.abort.signal,
+          signal: flight.abort,
           ...timeouts
         })
       } catch (err) {
         release()
-        if (flight.abort.signal.aborted || isAbort(err)) throw err
+        if (flight.abort.aborted || isAbort(err)) throw err
         deps.metrics.upstreamErrors.inc({ pod: pod.name, kind: isConnectFailure(err) ? 'connect' : 'timeout' })
         if (isConnectFailure(err)) {
           deps.registry.reportFailure(pod.address)
@@ -196,7 +196,7 @@ export class InferencePipeline {
     try {
       raw = Buffer.from(await response.body.arrayBuffer())
     } catch (err) {
-      if (flight.abort.signal.aborted || isAbort(err)) throw err
+      if (flight.abort.aborted || isAbort(err)) throw err
       throw upstreamFailure(err, flight.pod?.name ?? '?')
     }
     const status = response.statusCode
@@ -224,12 +224,26 @@ export class InferencePipeline {
     const out = new PassThrough()
     out.on('error', () => undefined) // the client went away; the abort signal stops the relay
     const sseRelay = new SseRelay(injectedUsage)
-    const signal = flight.abort.signal
+    const signal = flight.abort
+    // Resolves when the client can take more bytes, or is gone.
+    const drained = () =>
+      new Promise<void>((resolve) => {
+        if (out.destroyed || signal.aborted) return resolve()
+        const go = () => {
+          out.off('drain', go)
+          out.off('close', go)
+          signal.off('abort', go)
+          resolve()
+        }
+        out.on('drain', go)
+        out.on('close', go)
+        signal.on('abort', go)
+      })
     reply.code(200).headers(clientResponseHeaders(response.headers)).send(out)
     const write = async (chunks: Buffer[]) => {
       for (const c of chunks) {
         if (out.destroyed) return
-        if (!out.write(c)) await once(out, 'drain', { signal })
+        if (!out.write(c)) await drained()
       }
     }
     void (async () => {
@@ -263,7 +277,7 @@ export class InferencePipeline {
   }
 
   private fail(flight: Flight, reply: FastifyReply, err: unknown): void {
-    if (reply.sent || reply.raw.headersSent || flight.abort.signal.aborted) {
+    if (reply.sent || reply.raw.headersSent || flight.abort.aborted) {
       this.done(flight, 499)
       return
     }

@@ -1,0 +1,164 @@
+/**
+ * npm run bench:proxy — what the gateway costs in front of a pod.
+ *
+ * One fixed-answer backend (a child process). The same load runs against it directly, through
+ * brixgate (the built CLI), through a bare @fastify/reply-from forwarder, and through nginx as a
+ * reverse proxy when nginx is installed (Debian's nginx-light). Prints throughput and latency for
+ * each, and ratios against the direct run and nginx measured in this same run.
+ */
+import { spawn, execFileSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Pool } from 'undici'
+import { fmt, load, loadGenerator, startChild, type Started } from './lib.js'
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
+const quick = process.argv.includes('--quick')
+const SECONDS = quick ? 2 : 5
+const FIXED_RATE = 500
+const path = '/v1/chat/completions'
+const smallBody = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Hello there, how are you?' }], max_tokens: 8 })
+const bigBody = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'x'.repeat(200 * 1024) }], max_tokens: 8 })
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+function hasNginx(): string | undefined {
+  for (const p of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']) {
+    try {
+      execFileSync(p, ['-v'], { stdio: 'ignore' })
+      return p
+    } catch {
+      // not here
+    }
+  }
+  return undefined
+}
+
+async function startNginx(bin: string, backendPort: number): Promise<Started> {
+  const dir = mkdtempSync(join(tmpdir(), 'brixgate-nginx-'))
+  const port = 20000 + Math.floor(Math.random() * 20000)
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes 1;
+daemon off;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream backend { server 127.0.0.1:${backendPort}; keepalive 128; }
+  server {
+    listen 127.0.0.1:${port};
+    client_max_body_size 10m; client_body_buffer_size 1m;
+    location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+`
+  )
+  const child = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(url + path, { method: 'POST', body: smallBody })
+      return { url, child, stop: () => child.kill('SIGKILL') }
+    } catch {
+      await sleep(50)
+    }
+  }
+  throw new Error('nginx did not start')
+}
+
+/** Sends requests at a fixed rate from one keep-alive pool; sub-millisecond latencies. */
+async function fixedRate(url: string, body: string, rate: number, seconds: number): Promise<{ p50: number; p99: number; errors: number }> {
+  const pool = new Pool(url, { connections: 64 })
+  const latencies: number[] = []
+  let errors = 0
+  const total = rate * seconds
+  const start = performance.now()
+  const pending: Promise<void>[] = []
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate
+    const wait = due - performance.now()
+    if (wait > 1) await sleep(wait)
+    const t0 = performance.now()
+    pending.push(
+      pool
+        .request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        .then(async (res) => {
+          await res.body.arrayBuffer()
+          if (res.statusCode !== 200) errors++
+          latencies.push(performance.now() - t0)
+        })
+        .catch(() => {
+          errors++
+        })
+    )
+  }
+  await Promise.all(pending)
+  await pool.close()
+  latencies.sort((a, b) => a - b)
+  const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]
+  return { p50: q(0.5), p99: q(0.99), errors }
+}
+
+async function warm(url: string): Promise<void> {
+  await load({ url: url + path, body: smallBody, seconds: 1, connections: 16 })
+}
+
+async function main(): Promise<void> {
+  const backend = await startChild(process.execPath, [here('./backend.js')])
+  const backendPort = Number(new URL(backend.url).port)
+  const cfgDir = mkdtempSync(join(tmpdir(), 'brixgate-bench-'))
+  const cfg = join(cfgDir, 'config.json')
+  writeFileSync(cfg, JSON.stringify({ server: { host: '127.0.0.1', port: 0, logLevel: 'warn' }, discovery: { static: { models: [{ name: 'bench', endpoints: [`127.0.0.1:${backendPort}`] }] } } }))
+  const targets: [string, Started][] = [['direct (no proxy)', backend]]
+  targets.push(['brixgate', await startChild(process.execPath, [here('../src/cli.js'), '--config', cfg])])
+  targets.push(['@fastify/reply-from (bare)', await startChild(process.execPath, [here('./reply-from.js'), backend.url])])
+  const nginx = hasNginx()
+  if (nginx) targets.push(['nginx (1 worker)', await startNginx(nginx, backendPort)])
+  else console.log('nginx not installed (apt-get install nginx-light): no reference proxy in this run')
+
+  const rows: { name: string; rps: number; p50: number; p99: number; fixed: { p50: number; p99: number }; big: { p50: number; p99: number }; errors: number }[] = []
+  try {
+    for (const [name, t] of targets) {
+      await warm(t.url)
+      // median of three runs: a 2-core box shared by load generator, proxy and backend is noisy
+      const runs = []
+      for (let i = 0; i < 3; i++) runs.push(await load({ url: t.url + path, body: smallBody, seconds: SECONDS, connections: 64 }))
+      const max = runs.sort((a, b) => a.rps - b.rps)[1]
+      await sleep(300)
+      const fixed = await fixedRate(t.url, smallBody, FIXED_RATE, SECONDS)
+      const big = await fixedRate(t.url, bigBody, 50, Math.max(2, SECONDS / 2))
+      rows.push({ name, rps: max.rps, p50: max.p50, p99: max.p99, fixed, big, errors: max.errors + max.non2xx + fixed.errors + big.errors })
+      console.error(`measured ${name}`)
+    }
+  } finally {
+    for (const [, t] of targets) t.stop()
+  }
+
+  const direct = rows[0]
+  const ref = rows.find((r) => r.name.startsWith('nginx'))
+  const gw = rows.find((r) => r.name === 'brixgate')!
+  console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}; load generator ${loadGenerator}, 64 connections, median of 3 × ${SECONDS} s\n`)
+  console.log(`| target | max req/s (64 conns) | p50 / p99 ms at max | p50 / p99 ms at ${FIXED_RATE} req/s | p50 / p99 ms, 200 KB prompt at 50 req/s | errors |`)
+  console.log('|---|---:|---:|---:|---:|---:|')
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.fixed.p50)} / ${fmt(r.fixed.p99)} | ${fmt(r.big.p50)} / ${fmt(r.big.p99)} | ${r.errors} |`)
+  }
+  console.log('\nratios (same run):')
+  if (ref) console.log(`- brixgate throughput / nginx throughput: ${fmt(gw.rps / ref.rps)} (target ≥ 0.30)`)
+  const rf = rows.find((r) => r.name.startsWith('@fastify'))
+  if (rf) console.log(`- brixgate throughput / bare reply-from throughput: ${fmt(gw.rps / rf.rps)}`)
+  console.log(`- brixgate added latency at ${FIXED_RATE} req/s: p50 +${fmt(gw.fixed.p50 - direct.fixed.p50)} ms (target ≤ 1), p99 +${fmt(gw.fixed.p99 - direct.fixed.p99)} ms (target ≤ 5)`)
+  console.log(`- brixgate added latency, 200 KB prompt: p50 +${fmt(gw.big.p50 - direct.big.p50)} ms (target ≤ 5)`)
+  if (ref) console.log(`- nginx added latency at ${FIXED_RATE} req/s: p50 +${fmt(ref.fixed.p50 - direct.fixed.p50)} ms, p99 +${fmt(ref.fixed.p99 - direct.fixed.p99)} ms`)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
