@@ -1,22 +1,20 @@
-// Lua run inside Redis (EVALSHA via ioredis defineCommand).
-export const settleLua = `
--- Replace a request's token reservation by what it used, counted from now.
--- KEYS: 1 requests zset, 2 tokens zset, 3 tokens hash.  ARGV: 1 now ms, 2 request id, 3 tokens, 4 window ms
+import { pruneTokensLua } from './lua-admit.js'
+
+// Replace a request's token reservation by what it used, counted from now.
+// KEYS: 1 tokens zset, 2 tokens hash, 3 tokens running sum.  ARGV: 1 now ms, 2 request id, 3 tokens, 4 window ms
+export const settleLua = `${pruneTokensLua}
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[4])
-redis.call('ZADD', KEYS[2], now, ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
-local cutoff = now - window
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cutoff)
-for i = 1, #expired, 500 do
-  redis.call('HDEL', KEYS[3], unpack(expired, i, math.min(i + 499, #expired)))
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cutoff)
-local tokens = 0
-for _, v in ipairs(redis.call('HVALS', KEYS[3])) do tokens = tokens + tonumber(v) end
-local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local used = tonumber(ARGV[3])
+local before = tonumber(redis.call('HGET', KEYS[2], ARGV[2])) or 0
+redis.call('ZADD', KEYS[1], now, ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], used)
+redis.call('INCRBY', KEYS[3], used - before)
+prune_tokens(KEYS[1], KEYS[2], KEYS[3], now - window)
+local tokens = tonumber(redis.call('GET', KEYS[3]) or '0')
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local reset = 0
 if #oldest > 0 then reset = math.max(0, tonumber(oldest[2]) + window - now) end
-for i = 2, 3 do redis.call('PEXPIRE', KEYS[i], window + 1000) end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], window + 1000) end
 return {tokens, reset}
 `

@@ -5,23 +5,35 @@ class UserWindow {
   /** Admission times, oldest first. */
   readonly requests: number[] = []
   /** request id → [time counted from, tokens]; Map order is time order (updates re-insert). */
-  readonly tokens = new Map<string, [number, number]>()
+  private readonly tokens = new Map<string, [number, number]>()
+  /** Running sum of `tokens`, so reading the window is O(1). */
+  private sum = 0
+
+  setTokens(id: string, now: number, n: number): void {
+    this.sum -= this.tokens.get(id)?.[1] ?? 0
+    this.tokens.delete(id)
+    this.tokens.set(id, [now, n])
+    this.sum += n
+  }
 
   prune(now: number): void {
     const cutoff = now - WINDOW_MS
     let drop = 0
     while (drop < this.requests.length && this.requests[drop] <= cutoff) drop++
     if (drop > 0) this.requests.splice(0, drop)
-    for (const [id, [t]] of this.tokens) {
+    for (const [id, [t, n]] of this.tokens) {
       if (t > cutoff) break
       this.tokens.delete(id)
+      this.sum -= n
     }
   }
 
+  isEmpty(): boolean {
+    return this.requests.length === 0 && this.tokens.size === 0
+  }
+
   tokenSum(): number {
-    let sum = 0
-    for (const [, n] of this.tokens.values()) sum += n
-    return sum
+    return this.sum
   }
 
   /** Time until enough tokens expire that the window drops below `limit`. */
@@ -44,12 +56,14 @@ class UserWindow {
 export class MemoryLimitStore implements LimitStore {
   private readonly windows = new Map<string, UserWindow>()
   private readonly users = new Map<string, UserRecord>()
+  private admissions = 0
 
   async admit(input: AdmitInput): Promise<AdmitResult> {
     const stored = this.users.get(input.user)
     const limits = stored ?? input.configLimits ?? input.defaultLimits
     if (!limits) return { ok: false, reason: 'unknown_user' }
     const { now } = input
+    if (++this.admissions % 1000 === 0) this.sweep(now)
     const w = this.window(input.user)
     w.prune(now)
     const tokens = w.tokenSum()
@@ -60,7 +74,7 @@ export class MemoryLimitStore implements LimitStore {
     }
     if (tokens >= limits.tpm) return { ok: false, reason: 'tpm', retryAfterMs: w.tokensFreeInMs(limits.tpm, now), ...state }
     w.requests.push(now)
-    w.tokens.set(input.id, [now, input.reserveTokens])
+    w.setTokens(input.id, now, input.reserveTokens)
     return {
       ok: true,
       ...state,
@@ -73,8 +87,7 @@ export class MemoryLimitStore implements LimitStore {
 
   async settle(user: string, id: string, tokens: number, now: number): Promise<SettleResult> {
     const w = this.window(user)
-    w.tokens.delete(id)
-    w.tokens.set(id, [now, tokens])
+    w.setTokens(id, now, tokens)
     w.prune(now)
     return { tokens: w.tokenSum(), resetTokensMs: w.oldestTokenResetMs(now) }
   }
@@ -97,6 +110,14 @@ export class MemoryLimitStore implements LimitStore {
 
   async close(): Promise<void> {
     this.windows.clear()
+  }
+
+  /** Forgets users whose windows emptied, so memory follows active users only. */
+  private sweep(now: number): void {
+    for (const [user, w] of this.windows) {
+      w.prune(now)
+      if (w.isEmpty()) this.windows.delete(user)
+    }
   }
 
   private window(user: string): UserWindow {

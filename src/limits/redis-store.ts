@@ -4,7 +4,10 @@ import { settleLua } from './lua-settle.js'
 import { WINDOW_MS, type AdmitInput, type AdmitResult, type LimitStore, type SettleResult, type UserRecord } from './types.js'
 
 const USERS_KEY = 'brixgate:users'
-const windowKeys = (user: string) => [`brixgate:rl:{${user}}:r`, `brixgate:rl:{${user}}:t`, `brixgate:rl:{${user}}:a`]
+const windowKeys = (user: string) => {
+  const k = `brixgate:rl:{${user}}`
+  return { requests: `${k}:r`, tokenLog: `${k}:t`, tokenAmounts: `${k}:a`, tokenSum: `${k}:s` }
+}
 
 type ScriptRedis = Redis & {
   bgAdmit(...args: (string | number)[]): Promise<number[]>
@@ -19,7 +22,7 @@ export interface RedisStoreOptions {
 
 /**
  * Windows and users shared by every gateway replica. Admission and settlement are one Lua
- * script each, so replicas cannot both take the last slot. Keys expire a second after the window.
+ * script each, so replicas cannot both take the last slot. Keys expire a second after the window; a running token sum keeps each call O(log n).
  */
 export class RedisLimitStore implements LimitStore {
   readonly redis: ScriptRedis
@@ -35,7 +38,7 @@ export class RedisLimitStore implements LimitStore {
       retryStrategy: (times) => Math.min(100 * times, 2000)
     }) as ScriptRedis
     this.redis.on('error', () => undefined) // surfaced per command; reconnects by itself
-    this.redis.defineCommand('bgAdmit', { numberOfKeys: 4, lua: admitLua })
+    this.redis.defineCommand('bgAdmit', { numberOfKeys: 5, lua: admitLua })
     this.redis.defineCommand('bgSettle', { numberOfKeys: 3, lua: settleLua })
   }
 
@@ -52,8 +55,9 @@ export class RedisLimitStore implements LimitStore {
   async admit(input: AdmitInput): Promise<AdmitResult> {
     const cfg = input.configLimits
     const def = input.defaultLimits
+    const k = windowKeys(input.user)
     const r = await this.redis.bgAdmit(
-      ...windowKeys(input.user), USERS_KEY,
+      k.requests, k.tokenLog, k.tokenAmounts, k.tokenSum, USERS_KEY,
       input.now, input.id, input.reserveTokens, WINDOW_MS, input.user,
       cfg?.rpm ?? '', cfg?.tpm ?? '', def?.rpm ?? '', def?.tpm ?? ''
     )
@@ -64,8 +68,8 @@ export class RedisLimitStore implements LimitStore {
   }
 
   async settle(user: string, id: string, tokens: number, now: number): Promise<SettleResult> {
-    const [r, t, a] = windowKeys(user)
-    const [sum, reset] = await this.redis.bgSettle(r, t, a, now, id, tokens, WINDOW_MS)
+    const k = windowKeys(user)
+    const [sum, reset] = await this.redis.bgSettle(k.tokenLog, k.tokenAmounts, k.tokenSum, now, id, tokens, WINDOW_MS)
     return { tokens: sum, resetTokensMs: reset }
   }
 
