@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/schema.js'
 import { PodRegistry } from './discovery/registry.js'
+import { AdapterPoller } from './discovery/adapter-poller.js'
+import { KubernetesDiscovery } from './discovery/kubernetes/source.js'
 import { loadStaticDiscovery } from './discovery/static.js'
 import { Limiter } from './limits/limiter.js'
 import { MemoryLimitStore } from './limits/memory-store.js'
@@ -52,7 +54,6 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const { logger } = opts
   const registry = new PodRegistry({ now: opts.clock })
   if (config.discovery.static) loadStaticDiscovery(registry, config.discovery.static.models)
-  if (config.discovery.kubernetes) throw new Error('discovery.kubernetes is not available in this build yet')
 
   const strategies = new StrategyRegistry([...builtinStrategies, ...(opts.strategies ?? [])])
   strategies.resolve(config.routing.defaultStrategy)
@@ -60,6 +61,9 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const pools = new UpstreamPools({ headersTimeout: config.server.requestTimeoutMs, bodyTimeout: config.server.requestTimeoutMs })
   registry.onChange(() => pools.retain(new Set(registry.all().map((p) => p.address))))
   const metrics = new GatewayMetrics(registry, inflight, { defaultMetrics: opts.defaultMetrics })
+  const k8sConfig = config.discovery.kubernetes
+  const kubernetes = k8sConfig && new KubernetesDiscovery(registry, k8sConfig, logger, { watchRestart: (resource) => metrics.watchRestarts.inc({ resource }) })
+  const adapterPoller = k8sConfig && new AdapterPoller(registry, 'kubernetes', k8sConfig.adapterPollSeconds, logger)
   const { store, ready } = createStore(config, logger)
   await ready
   const limiter = new Limiter(store, config.rateLimit, logger, {
@@ -82,6 +86,8 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
     limiter,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port })
+      // Discovery runs in the background: /readyz says when it has synced.
+      void kubernetes?.start().then(() => adapterPoller?.start())
       const addr = app.server.address()
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host
@@ -95,6 +101,8 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
         // Every request has finished (or the grace ran out): drop connections still held open.
         app.server.closeAllConnections()
         await closed
+        adapterPoller?.stop()
+        await kubernetes?.stop()
         await Promise.race([pools.close(), new Promise((r) => setTimeout(r, 100).unref())])
         await store.close()
       })()

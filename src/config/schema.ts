@@ -38,9 +38,13 @@ const server = z.strictObject({
 })
 
 const kubernetes = z.strictObject({
-  namespaces: z.array(z.string()).default([]),
+  namespaces: z.array(z.string().min(1)).default([]),
   labelSelector: z.string().default('model.aibrix.ai/name'),
-  resyncSeconds: positiveInt.default(300)
+  resyncSeconds: positiveInt.default(300),
+  /** Learn LoRA adapters from ModelAdapter objects (model.aibrix.ai/v1alpha1). */
+  watchModelAdapters: z.boolean().default(true),
+  /** Poll each routable pod's /v1/models for adapters every N seconds (0 = off). */
+  adapterPollSeconds: z.number().int().min(0).default(30)
 })
 
 const discovery = z

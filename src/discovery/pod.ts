@@ -2,6 +2,8 @@
 export interface Pod {
   /** Unique key within the registry (a source's own id: "model|address", "namespace/name"). */
   readonly id: string
+  /** Which discovery source owns the pod ("static", "kubernetes"). */
+  readonly source: string
   /** The value of the `target-pod` header. */
   readonly name: string
   /** "ip:port" requests are sent to. */

@@ -43,6 +43,8 @@ export class PodRegistry {
   private readonly ejectMs: number
   private readonly now: () => number
   private readonly listeners = new Set<() => void>()
+  /** Adapters learned apart from the pod itself (ModelAdapter objects, polled /v1/models), per source. */
+  private readonly adapterOverlays = new Map<string, ReadonlyMap<string, ReadonlySet<string>>>()
 
   constructor(opts: RegistryOptions = {}) {
     this.failureThreshold = opts.failureThreshold ?? 3
@@ -85,6 +87,19 @@ export class PodRegistry {
 
   all(): Pod[] {
     return [...this.pods.values()]
+  }
+
+  /** Replaces what one adapter source says: pod id → adapters it serves. */
+  setAdapterOverlay(source: string, byPod: ReadonlyMap<string, ReadonlySet<string>>): void {
+    this.adapterOverlays.set(source, byPod)
+    this.changed()
+  }
+
+  /** Every adapter a pod serves: its own plus what overlays add. */
+  adaptersOf(pod: Pod): Set<string> {
+    const out = new Set(pod.adapters)
+    for (const overlay of this.adapterOverlays.values()) for (const a of overlay.get(pod.id) ?? []) out.add(a)
+    return out
   }
 
   onChange(listener: () => void): () => void {
@@ -158,7 +173,7 @@ export class PodRegistry {
     }
     for (const pod of [...this.pods.values()].sort((a, b) => a.id.localeCompare(b.id))) {
       add(pod.model, pod)
-      for (const adapter of pod.adapters) if (adapter !== pod.model) add(adapter, pod)
+      for (const adapter of this.adaptersOf(pod)) if (adapter !== pod.model) add(adapter, pod)
     }
     this.byModel = next
     this.dirty = false

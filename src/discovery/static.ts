@@ -11,6 +11,7 @@ export function staticPods(models: readonly StaticModel[]): Pod[] {
       const e = typeof ep === 'string' ? { address: ep } : ep
       pods.push({
         id: `${model.name}|${e.address}`,
+        source: 'static',
         name: e.name ?? e.address,
         address: e.address,
         metricsAddress: e.address,

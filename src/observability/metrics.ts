@@ -13,6 +13,7 @@ export class GatewayMetrics {
   readonly upstreamErrors: Counter<'pod' | 'kind'>
   readonly rateLimited: Counter<'reason'>
   readonly storeErrors: Counter<'op'>
+  readonly watchRestarts: Counter<'resource'>
 
   constructor(registry: PodRegistry, inflight: InflightTracker, opts: { defaultMetrics?: boolean } = {}) {
     const r = this.registry
@@ -36,6 +37,7 @@ export class GatewayMetrics {
     this.decisions = new Counter({ name: 'brixgate_routing_decisions_total', help: 'Pods chosen per strategy.', labelNames: ['strategy', 'pod'], registers: [r] })
     this.upstreamErrors = new Counter({ name: 'brixgate_upstream_errors_total', help: 'Failures talking to pods.', labelNames: ['pod', 'kind'], registers: [r] })
     this.rateLimited = new Counter({ name: 'brixgate_rate_limited_total', help: 'Requests refused by rate limits.', labelNames: ['reason'], registers: [r] })
+    this.watchRestarts = new Counter({ name: 'brixgate_discovery_watch_restarts_total', help: 'Kubernetes list/watch restarts after errors.', labelNames: ['resource'], registers: [r] })
     this.storeErrors = new Counter({ name: 'brixgate_rate_limit_store_errors_total', help: 'Rate-limit store failures.', labelNames: ['op'], registers: [r] })
     new Gauge({
       name: 'brixgate_pod_inflight_requests',

@@ -48,7 +48,7 @@ t.test('repeated connect failures take a pod out of rotation until the ejection 
 
 t.test('upsert and remove change what the next request sees', async (t) => {
   const reg = new PodRegistry()
-  const pod = { id: 'ns/p', name: 'p', address: '10.0.0.1:8000', metricsAddress: '10.0.0.1:8000', model: 'm', adapters: new Set<string>(), labels: {}, ready: false }
+  const pod = { id: 'ns/p', source: 'test', name: 'p', address: '10.0.0.1:8000', metricsAddress: '10.0.0.1:8000', model: 'm', adapters: new Set<string>(), labels: {}, ready: false }
   reg.upsert(pod)
   t.same(reg.resolve('m'), { known: true, pods: [] }, 'not ready')
   reg.upsert({ ...pod, ready: true })

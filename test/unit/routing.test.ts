@@ -7,7 +7,7 @@ import { StrategyRegistry } from '../../src/routing/registry.js'
 import type { RoutingInput } from '../../src/routing/strategy.js'
 import { InflightTracker } from '../../src/telemetry/inflight.js'
 
-const pod = (name: string): Pod => ({ id: name, name, address: `10.0.0.${name.length}:8000`, metricsAddress: '', model: 'm', adapters: new Set(), labels: {}, ready: true })
+const pod = (name: string): Pod => ({ id: name, source: 'test', name, address: `10.0.0.${name.length}:8000`, metricsAddress: '', model: 'm', adapters: new Set(), labels: {}, ready: true })
 const pods = [pod('a'), pod('bb'), pod('ccc')]
 const input = (inflight: Record<string, number>, random = Math.random): RoutingInput => ({
   request: { model: 'm', body: {}, headers: {} },
