@@ -22,8 +22,27 @@ export function describeIssues(error: z.ZodError): string[] {
   })
 }
 
-export function parseConfig(raw: unknown, source = 'config'): Config {
-  const result = configSchema.safeParse(raw ?? {})
+/**
+ * Replaces `${NAME}` in every string of the parsed file with the environment variable NAME, so
+ * secrets (API keys, the Redis URL) can come from the environment (a Kubernetes Secret).
+ */
+export function expandEnv(value: unknown, env: NodeJS.ProcessEnv, source: string, path: (string | number)[] = []): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => {
+      const v = env[name]
+      if (v === undefined) throw new ConfigError(`${source}: invalid configuration\n  ${path.join('.') || '(top level)'}: environment variable ${name} is not set`)
+      return v
+    })
+  }
+  if (Array.isArray(value)) return value.map((v, i) => expandEnv(v, env, source, [...path, i]))
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, source, [...path, k])]))
+  }
+  return value
+}
+
+export function parseConfig(raw: unknown, source = 'config', env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(expandEnv(raw ?? {}, env, source))
   if (!result.success) {
     throw new ConfigError(`${source}: invalid configuration\n  ${describeIssues(result.error).join('\n  ')}`)
   }
