@@ -32,7 +32,7 @@ export async function startDemo(opts: { port: number; host: string; logger: Logg
         ]
       }
     },
-    routing: { defaultStrategy: 'least-request', explain: true }
+    routing: { defaultStrategy: 'cache-aware', explain: true }, telemetry: { scrapeIntervalMs: 1000 }
   }, 'demo')
   const gateway = await createGateway(config, { logger: opts.logger, defaultMetrics: true })
   const url = await gateway.listen()

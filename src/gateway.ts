@@ -2,7 +2,6 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/schema.js'
 import { PodRegistry } from './discovery/registry.js'
 import { AdapterPoller } from './discovery/adapter-poller.js'
-import { KubernetesDiscovery } from './discovery/kubernetes/source.js'
 import { loadStaticDiscovery } from './discovery/static.js'
 import { Limiter } from './limits/limiter.js'
 import { MemoryLimitStore } from './limits/memory-store.js'
@@ -14,10 +13,13 @@ import { GatewayMetrics } from './observability/metrics.js'
 import { InferencePipeline } from './pipeline/handle.js'
 import { Authenticator } from './pipeline/identify.js'
 import { UpstreamPools } from './proxy/pools.js'
+import { createHasher } from './routing/prefix/prefix-index.js'
 import { builtinStrategies, StrategyRegistry } from './routing/registry.js'
 import type { Strategy } from './routing/strategy.js'
 import { buildApp } from './server/app.js'
 import { InflightTracker } from './telemetry/inflight.js'
+import { PerfTracker } from './telemetry/perf.js'
+import { MetricsScraper } from './telemetry/scraper.js'
 
 export interface GatewayOptions {
   logger: Logger
@@ -55,14 +57,22 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const registry = new PodRegistry({ now: opts.clock })
   if (config.discovery.static) loadStaticDiscovery(registry, config.discovery.static.models)
 
-  const strategies = new StrategyRegistry([...builtinStrategies, ...(opts.strategies ?? [])])
+  const strategies = new StrategyRegistry([...builtinStrategies(config.routing, await createHasher()), ...(opts.strategies ?? [])])
   strategies.resolve(config.routing.defaultStrategy)
   const inflight = new InflightTracker()
+  const perf = new PerfTracker()
+  const t = config.telemetry
+  const scraper = new MetricsScraper(registry, { intervalMs: t.scrapeIntervalMs, timeoutMs: t.scrapeTimeoutMs, concurrency: t.scrapeConcurrency, staleAfterMs: t.staleAfterMs }, logger)
   const pools = new UpstreamPools({ headersTimeout: config.server.requestTimeoutMs, bodyTimeout: config.server.requestTimeoutMs })
   registry.onChange(() => pools.retain(new Set(registry.all().map((p) => p.address))))
   const metrics = new GatewayMetrics(registry, inflight, { defaultMetrics: opts.defaultMetrics })
   const k8sConfig = config.discovery.kubernetes
-  const kubernetes = k8sConfig && new KubernetesDiscovery(registry, k8sConfig, logger, { watchRestart: (resource) => metrics.watchRestarts.inc({ resource }) })
+  // client-node is large: load it only when Kubernetes discovery is configured
+  const kubernetes =
+    k8sConfig &&
+    new (await import('./discovery/kubernetes/source.js')).KubernetesDiscovery(registry, k8sConfig, logger, {
+      watchRestart: (resource) => metrics.watchRestarts.inc({ resource })
+    })
   const adapterPoller = k8sConfig && new AdapterPoller(registry, 'kubernetes', k8sConfig.adapterPollSeconds, logger)
   const { store, ready } = createStore(config, logger)
   await ready
@@ -75,7 +85,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
     opts.clock
   )
   const auth = new Authenticator(config.auth)
-  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
+  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
   const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger })
 
   let closing: Promise<void> | undefined
@@ -88,6 +98,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
       await app.listen({ host: config.server.host, port: config.server.port })
       // Discovery runs in the background: /readyz says when it has synced.
       void kubernetes?.start().then(() => adapterPoller?.start())
+      if (t.scrapeIntervalMs > 0) scraper.start()
       const addr = app.server.address()
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host
@@ -102,6 +113,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
         app.server.closeAllConnections()
         await closed
         adapterPoller?.stop()
+        scraper.stop()
         await kubernetes?.stop()
         await Promise.race([pools.close(), new Promise((r) => setTimeout(r, 100).unref())])
         await store.close()

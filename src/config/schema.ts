@@ -101,8 +101,18 @@ const auth = z.strictObject({
 
 const admin = z.strictObject({ token: z.string().min(8).optional() })
 
+const telemetry = z.strictObject({
+  /** How often each pod's /metrics is scraped (0 = never; strategies then use in-flight counts). */
+  scrapeIntervalMs: z.number().int().min(0).default(2000),
+  scrapeTimeoutMs: positiveInt.default(1000),
+  scrapeConcurrency: positiveInt.default(16),
+  /** Scraped values older than this are ignored. */
+  staleAfterMs: positiveInt.default(10_000)
+})
+
 export const configSchema = z.strictObject({
   server: server.prefault({}),
+  telemetry: telemetry.prefault({}),
   discovery,
   routing: routing.prefault({}),
   rateLimit: rateLimit.prefault({}),

@@ -14,6 +14,7 @@ export class GatewayMetrics {
   readonly rateLimited: Counter<'reason'>
   readonly storeErrors: Counter<'op'>
   readonly watchRestarts: Counter<'resource'>
+  readonly prefixMatch: Histogram<'strategy'>
 
   constructor(registry: PodRegistry, inflight: InflightTracker, opts: { defaultMetrics?: boolean } = {}) {
     const r = this.registry
@@ -37,6 +38,13 @@ export class GatewayMetrics {
     this.decisions = new Counter({ name: 'brixgate_routing_decisions_total', help: 'Pods chosen per strategy.', labelNames: ['strategy', 'pod'], registers: [r] })
     this.upstreamErrors = new Counter({ name: 'brixgate_upstream_errors_total', help: 'Failures talking to pods.', labelNames: ['pod', 'kind'], registers: [r] })
     this.rateLimited = new Counter({ name: 'brixgate_rate_limited_total', help: 'Requests refused by rate limits.', labelNames: ['reason'], registers: [r] })
+    this.prefixMatch = new Histogram({
+      name: 'brixgate_prefix_match_ratio',
+      help: 'Share of the prompt found in the chosen pod\'s prefix cache (prefix strategies).',
+      labelNames: ['strategy'],
+      buckets: [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1],
+      registers: [r]
+    })
     this.watchRestarts = new Counter({ name: 'brixgate_discovery_watch_restarts_total', help: 'Kubernetes list/watch restarts after errors.', labelNames: ['resource'], registers: [r] })
     this.storeErrors = new Counter({ name: 'brixgate_rate_limit_store_errors_total', help: 'Rate-limit store failures.', labelNames: ['op'], registers: [r] })
     new Gauge({

@@ -15,8 +15,12 @@ import { SseRelay } from '../proxy/sse-relay.js'
 import { normaliseUpstreamError } from '../proxy/upstream-error.js'
 import { isAbort, isConnectFailure, upstreamFailure } from '../proxy/upstream-failure.js'
 import type { StrategyRegistry } from '../routing/registry.js'
-import type { Strategy } from '../routing/strategy.js'
+import { loraCandidates } from '../routing/lora-affinity.js'
+import type { PodStats, RoutingRequest, Strategy } from '../routing/strategy.js'
 import type { InflightTracker } from '../telemetry/inflight.js'
+import type { PerfTracker } from '../telemetry/perf.js'
+import type { MetricsScraper } from '../telemetry/scraper.js'
+import { routingText } from './routing-text.js'
 import { AbortFlag } from './abort-flag.js'
 import type { Authenticator } from './identify.js'
 import { endpointPaths, parseRequest, upstreamBody, type Endpoint, type ParsedRequest } from './parse.js'
@@ -27,6 +31,8 @@ export interface PipelineDeps {
   registry: PodRegistry
   strategies: StrategyRegistry
   inflight: InflightTracker
+  perf: PerfTracker
+  scraper: MetricsScraper
   pools: UpstreamPools
   limiter: Limiter
   modelRps: ModelRpsLimiter
@@ -45,6 +51,10 @@ interface Flight {
   parsed?: ParsedRequest
   admission?: Admission
   pod?: Pod
+  user?: string
+  /** When the request was sent to the pod, and when its first body byte came back. */
+  sentAt?: number
+  firstByteAt?: number
   /** Set once the model is known to exist (keeps metric labels bounded). */
   model?: string
   /** Raised when the client goes away. */
@@ -57,6 +67,9 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
   return typeof v === 'string' && v.trim() !== '' ? v : undefined
 }
 
+/** Output tokens assumed for routing when the request sets no max_tokens. */
+const DEFAULT_OUTPUT_TOKENS = 128
+
 /** Failures that happened talking to the pod (flagged x-error-streaming for stream requests). */
 const UPSTREAM_KINDS = new Set(['upstream_timeout', 'upstream_unreachable', 'upstream_unmarshal'])
 
@@ -67,8 +80,15 @@ const sseErrorEvent = (message: string, code: string): Buffer =>
 export class InferencePipeline {
   private active = 0
   private readonly idleWaiters: (() => void)[] = []
+  private readonly stats: PodStats
 
-  constructor(private readonly deps: PipelineDeps) {}
+  constructor(private readonly deps: PipelineDeps) {
+    this.stats = {
+      inflight: (p) => deps.inflight.get(p.address),
+      metrics: (p) => deps.scraper.get(p),
+      perf: (p) => deps.perf.get(p)
+    }
+  }
 
   /** Requests (streams included) not finished yet. */
   get activeRequests(): number {
@@ -100,6 +120,7 @@ export class InferencePipeline {
   private async admitAndForward(flight: Flight, req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const { deps } = this
     const identity = deps.auth.identify(req.headers)
+    flight.user = identity.user
     flight.strategy = deps.strategies.resolve(header(req, 'routing-strategy') ?? deps.config.routing.defaultStrategy)
     reply.header('routing-strategy', flight.strategy.name)
     const parsed = parseRequest(flight.endpoint, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))
@@ -134,25 +155,34 @@ export class InferencePipeline {
       : { headersTimeout: deps.config.server.requestTimeoutMs, bodyTimeout: deps.config.server.requestTimeoutMs }
     const tried = new Set<string>()
     const retries = deps.config.server.connectRetries
+    let text: string | undefined
+    const request: RoutingRequest = {
+      model: parsed.model,
+      body: parsed.body,
+      headers: req.headers,
+      user,
+      text: () => (text ??= routingText(parsed.body)),
+      promptTokens: Math.ceil(parsed.raw.length / 4),
+      outputTokens: parsed.maxTokens ?? DEFAULT_OUTPUT_TOKENS
+    }
     for (let attempt = 0; ; attempt++) {
       const all = deps.registry.resolve(parsed.model).pods
       if (all.length === 0) throw new GatewayError('no_backends', parsed.model, { headers: { 'retry-after': '1' } })
       const untried = all.filter((p) => !tried.has(p.id))
-      const decision = strategy.pick({
-        request: { model: parsed.model, body: parsed.body, headers: req.headers, user },
-        pods: untried.length > 0 ? untried : all,
-        stats: { inflight: (p) => deps.inflight.get(p.address) },
-        random: deps.random
-      })
+      const pods = loraCandidates(parsed.model, untried.length > 0 ? untried : all, this.stats)
+      const decision = strategy.pick({ request, pods, stats: this.stats, random: deps.random })
       if (!decision) throw new GatewayError('routing_failed', strategy.name)
       const pod = decision.pod
       flight.pod = pod
       reply.header('target-pod', pod.name)
       reply.header('target-pod-ip', pod.address)
-      if (deps.config.routing.explain) reply.header('x-routing-reason', decision.reason)
+      if (decision.headers) reply.headers(decision.headers)
+      if (deps.config.routing.explain) reply.header('x-routing-reason', `${decision.reason}; pod=${pod.name}`)
       deps.metrics.decisions.inc({ strategy: strategy.name, pod: pod.name })
+      if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: strategy.name }, decision.prefixMatch)
       const release = deps.inflight.acquire(pod.address)
       const sentAt = performance.now()
+      flight.sentAt = sentAt
       let response: Dispatcher.ResponseData
       try {
         response = await deps.pools.request(pod.address, {
@@ -206,7 +236,7 @@ export class InferencePipeline {
       this.done(flight, status)
       return
     }
-    let json: { usage?: { total_tokens?: unknown } }
+    let json: { usage?: { total_tokens?: unknown; prompt_tokens?: unknown; completion_tokens?: unknown } }
     try {
       json = JSON.parse(raw.toString('utf8'))
     } catch {
@@ -214,6 +244,7 @@ export class InferencePipeline {
     }
     const used = typeof json?.usage?.total_tokens === 'number' ? json.usage.total_tokens : undefined
     if (used !== undefined) this.deps.metrics.tokens.inc({ kind: 'total' }, used)
+    this.completed(flight, json?.usage)
     if (flight.admission) reply.headers(await flight.admission.settle(used ?? 0))
     reply.code(status).headers(clientResponseHeaders(response.headers)).send(raw)
     this.done(flight, status)
@@ -249,7 +280,10 @@ export class InferencePipeline {
     void (async () => {
       let failed = false
       try {
-        for await (const chunk of response.body) await write(sseRelay.push(chunk as Buffer))
+        for await (const chunk of response.body) {
+          flight.firstByteAt ??= performance.now()
+          await write(sseRelay.push(chunk as Buffer))
+        }
         await write(sseRelay.end())
       } catch (err) {
         failed = true
@@ -265,11 +299,28 @@ export class InferencePipeline {
         if (signal.aborted) response.body.destroy()
         const used = sseRelay.usage?.total_tokens
         if (used !== undefined) this.deps.metrics.tokens.inc({ kind: 'total' }, used)
+        if (!failed) this.completed(flight, sseRelay.usage)
         // A cut stream without usage keeps its reservation (undefined); a clean one settles what it used.
         await flight.admission?.settle(used ?? (failed ? undefined : 0))
         this.done(flight, signal.aborted ? 499 : 200)
       }
     })()
+  }
+
+  /** Feeds what a finished request taught us back to speed estimates and stateful strategies. */
+  private completed(flight: Flight, usage: { prompt_tokens?: unknown; completion_tokens?: unknown } | undefined): void {
+    const pod = flight.pod
+    if (!pod || flight.sentAt === undefined) return
+    const promptTokens = typeof usage?.prompt_tokens === 'number' ? usage.prompt_tokens : 0
+    const completionTokens = typeof usage?.completion_tokens === 'number' ? usage.completion_tokens : 0
+    const now = performance.now()
+    this.deps.perf.observe(pod, {
+      promptTokens,
+      completionTokens,
+      e2eMs: now - flight.sentAt,
+      ttftMs: flight.firstByteAt !== undefined ? flight.firstByteAt - flight.sentAt : undefined
+    })
+    flight.strategy?.completed?.({ pod, user: flight.user, promptTokens, completionTokens })
   }
 
   private streamingFlag(flight: Flight): Record<string, string> {

@@ -1,15 +1,39 @@
+import type { Config } from '../config/schema.js'
 import { GatewayError } from '../errors/catalogue.js'
 import { leastRequestStrategy } from './least-request.js'
+import { leastBusyTimeStrategy, leastGpuCacheStrategy, leastKvCacheStrategy, leastLatencyStrategy, throughputStrategy } from './load-strategies.js'
+import { mixStrategy, parseMix } from './mix.js'
+import { powerOfTwoStrategy } from './power-of-two.js'
+import { cacheAwareStrategy, prefixCacheStrategy } from './prefix-cache.js'
+import type { Hash64 } from './prefix/prefix-index.js'
 import { randomStrategy } from './random.js'
+import { sessionAffinityStrategy } from './session-affinity.js'
 import type { Strategy } from './strategy.js'
+import { vtcBasicStrategy } from './vtc-basic.js'
 
-/** Every strategy the gateway knows, by its AIBrix name. Adding one = one module + one line here. */
-export const builtinStrategies: readonly Strategy[] = [randomStrategy, leastRequestStrategy]
+/** Every strategy the gateway knows, by its AIBrix name (plus cache-aware). One module each. */
+export function builtinStrategies(routing: Config['routing'], hash: Hash64): Strategy[] {
+  return [
+    randomStrategy,
+    leastRequestStrategy,
+    throughputStrategy,
+    leastKvCacheStrategy,
+    leastGpuCacheStrategy,
+    leastLatencyStrategy,
+    leastBusyTimeStrategy,
+    sessionAffinityStrategy,
+    prefixCacheStrategy(routing.prefixCache, hash),
+    vtcBasicStrategy(),
+    powerOfTwoStrategy,
+    cacheAwareStrategy(routing.prefixCache, hash)
+  ]
+}
 
 export class StrategyRegistry {
   private readonly byName = new Map<string, Strategy>()
+  private readonly mixes = new Map<string, Strategy>()
 
-  constructor(strategies: readonly Strategy[] = builtinStrategies) {
+  constructor(strategies: readonly Strategy[]) {
     for (const s of strategies) this.byName.set(s.name, s)
   }
 
@@ -21,10 +45,19 @@ export class StrategyRegistry {
     return this.byName.has(name)
   }
 
-  /** Resolves a header value or the default; unknown names are the client's error (400). */
-  resolve(name: string): Strategy {
-    const s = this.byName.get(name.trim())
-    if (!s) throw new GatewayError('invalid_strategy', `${name} (known: ${this.names().join(', ')})`)
-    return s
+  /** A name, or a weighted mix "a:2,b:1"; unknown names are the client's error (400). */
+  resolve(spec: string): Strategy {
+    const name = spec.trim()
+    const s = this.byName.get(name)
+    if (s) return s
+    if (name.includes(':') || name.includes(',')) {
+      let mix = this.mixes.get(name)
+      if (!mix) {
+        mix = mixStrategy(name, parseMix(name, (n) => this.byName.get(n)))
+        if (this.mixes.size < 1000) this.mixes.set(name, mix)
+      }
+      return mix
+    }
+    throw new GatewayError('invalid_strategy', `${spec} (known: ${this.names().join(', ')})`)
   }
 }

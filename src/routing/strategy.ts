@@ -1,4 +1,6 @@
 import type { Pod } from '../discovery/pod.js'
+import type { PodPerf } from '../telemetry/perf.js'
+import type { PodMetrics } from '../telemetry/pod-metrics.js'
 
 /** What a strategy may look at; plain data so strategies are pure and testable. */
 export interface RoutingRequest {
@@ -7,11 +9,21 @@ export interface RoutingRequest {
   body: Record<string, unknown>
   headers: Readonly<Record<string, string | string[] | undefined>>
   user?: string
+  /** The prompt as routing text: chat message contents joined, or the prompt. */
+  text(): string
+  /** Estimated prompt tokens (bytes / 4). */
+  promptTokens: number
+  /** Expected output tokens (max_tokens, else a default). */
+  outputTokens: number
 }
 
 export interface PodStats {
   /** Requests this gateway has open on the pod. */
   inflight(pod: Pod): number
+  /** Fresh scraped vLLM metrics, or undefined (stale or missing: use in-flight counts). */
+  metrics(pod: Pod): PodMetrics | undefined
+  /** Gateway-measured speed (seeded from the GPU label before any measurement). */
+  perf(pod: Pod): PodPerf
 }
 
 export interface RoutingInput {
@@ -26,10 +38,56 @@ export interface RoutingDecision {
   pod: Pod
   /** Short human text for x-routing-reason. */
   reason: string
+  /** Response headers the strategy adds (session-affinity's x-session-id). */
+  headers?: Record<string, string>
+  /** Share of the prompt found in the pod's prefix cache (prefix strategies). */
+  prefixMatch?: number
+}
+
+export interface Completion {
+  pod: Pod
+  user?: string
+  promptTokens: number
+  completionTokens: number
 }
 
 export interface Strategy {
   readonly name: string
   /** Picks a pod, or returns undefined when it cannot (→ 503 x-error-routing). */
   pick(input: RoutingInput): RoutingDecision | undefined
+  /** Per-pod scores (aligned with input.pods) for weighted mixes; `better` says which end wins. */
+  score?(input: RoutingInput): number[]
+  readonly better?: 'low' | 'high'
+  /** Told when a request it routed has finished (fairness and cache bookkeeping). */
+  completed?(c: Completion): void
+}
+
+/** The pod with the best score; ties broken at random so equal pods share load. */
+export function pickBest(input: RoutingInput, scores: readonly number[], better: 'low' | 'high'): { pod: Pod; score: number } | undefined {
+  let best = better === 'low' ? Infinity : -Infinity
+  let ties: number[] = []
+  for (let i = 0; i < scores.length; i++) {
+    const s = scores[i]
+    if (Number.isNaN(s)) continue
+    if (better === 'low' ? s < best : s > best) {
+      best = s
+      ties = [i]
+    } else if (s === best) ties.push(i)
+  }
+  if (ties.length === 0) return undefined
+  const i = ties[Math.floor(input.random() * ties.length)]
+  return { pod: input.pods[i], score: best }
+}
+
+/** A strategy from a scoring function. */
+export function scoring(name: string, better: 'low' | 'high', score: (input: RoutingInput) => number[], describe: (score: number) => string): Strategy {
+  return {
+    name,
+    better,
+    score,
+    pick(input) {
+      const best = pickBest(input, score(input), better)
+      return best && { pod: best.pod, reason: `${name} ${describe(best.score)}` }
+    }
+  }
 }

@@ -111,8 +111,11 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     }
 
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
-    if (kind === 'chat') res.write(chunk({ delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }))
+    // like vLLM, the role chunk goes out with the first generated token, after prefill
     const r = await engine.generate(promptTokens, maxTokens, abort.signal, {
+      onFirstToken: () => {
+        if (kind === 'chat') res.write(chunk({ delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }))
+      },
       onToken: (i) => {
         const last = i === maxTokens - 1
         const finish = last ? 'length' : null

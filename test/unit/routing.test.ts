@@ -1,49 +1,128 @@
 import t from 'tap'
-import type { Pod } from '../../src/discovery/pod.js'
 import { GatewayError } from '../../src/errors/catalogue.js'
 import { leastRequestStrategy } from '../../src/routing/least-request.js'
+import { leastBusyTimeStrategy, leastGpuCacheStrategy, leastKvCacheStrategy, leastLatencyStrategy, throughputStrategy } from '../../src/routing/load-strategies.js'
+import { loraCandidates } from '../../src/routing/lora-affinity.js'
+import { powerOfTwoStrategy } from '../../src/routing/power-of-two.js'
 import { randomStrategy } from '../../src/routing/random.js'
-import { StrategyRegistry } from '../../src/routing/registry.js'
-import type { RoutingInput } from '../../src/routing/strategy.js'
+import { builtinStrategies, StrategyRegistry } from '../../src/routing/registry.js'
+import { sessionAffinityStrategy } from '../../src/routing/session-affinity.js'
+import { vtcBasicStrategy } from '../../src/routing/vtc-basic.js'
+import { createHasher } from '../../src/routing/prefix/prefix-index.js'
+import { parseConfig } from '../../src/config/load.js'
 import { InflightTracker } from '../../src/telemetry/inflight.js'
+import { input, pod } from '../helpers/routing.js'
 
-const pod = (name: string): Pod => ({ id: name, source: 'test', name, address: `10.0.0.${name.length}:8000`, metricsAddress: '', model: 'm', adapters: new Set(), labels: {}, ready: true })
-const pods = [pod('a'), pod('bb'), pod('ccc')]
-const input = (inflight: Record<string, number>, random = Math.random): RoutingInput => ({
-  request: { model: 'm', body: {}, headers: {} },
-  pods,
-  stats: { inflight: (p) => inflight[p.name] ?? 0 },
-  random
-})
+const pods = [pod('a'), pod('b'), pod('c')]
+const picked = (d: { pod: { name: string } } | undefined) => d?.pod.name
 
 t.test('random picks by the random source, covering every pod', async (t) => {
-  t.equal(randomStrategy.pick(input({}, () => 0))?.pod.name, 'a')
-  t.equal(randomStrategy.pick(input({}, () => 0.99))?.pod.name, 'ccc')
-  const seen = new Set<string>()
-  for (let i = 0; i < 200; i++) seen.add(randomStrategy.pick(input({}))!.pod.name)
+  t.equal(picked(randomStrategy.pick(input(pods, { random: () => 0 }))), 'a')
+  t.equal(picked(randomStrategy.pick(input(pods, { random: () => 0.99 }))), 'c')
+  const seen = new Set<string | undefined>()
+  for (let i = 0; i < 200; i++) seen.add(picked(randomStrategy.pick(input(pods))))
   t.equal(seen.size, 3)
 })
 
 t.test('least-request picks the fewest in-flight, ties at random', async (t) => {
-  t.equal(leastRequestStrategy.pick(input({ a: 3, bb: 1, ccc: 2 }))?.pod.name, 'bb')
-  t.equal(leastRequestStrategy.pick(input({ a: 1, bb: 0, ccc: 0 }, () => 0))?.pod.name, 'bb')
-  t.equal(leastRequestStrategy.pick(input({ a: 1, bb: 0, ccc: 0 }, () => 0.9))?.pod.name, 'ccc')
+  t.equal(picked(leastRequestStrategy.pick(input(pods, { inflight: { a: 3, b: 1, c: 2 } }))), 'b')
+  t.equal(picked(leastRequestStrategy.pick(input(pods, { inflight: { a: 1 }, random: () => 0 }))), 'b')
+  t.equal(picked(leastRequestStrategy.pick(input(pods, { inflight: { a: 1 }, random: () => 0.9 }))), 'c')
 })
 
-t.test('registry resolves names and refuses unknown ones with a 400', async (t) => {
-  const reg = new StrategyRegistry()
-  t.equal(reg.resolve('least-request'), leastRequestStrategy)
-  t.equal(reg.resolve(' random '), randomStrategy)
-  const err = (() => {
+t.test('least-kv-cache and least-gpu-cache read scraped usage, with fallbacks', async (t) => {
+  const metrics = { a: { kvCacheUsage: 0.7, gpuCacheUsage: 0.7 }, b: { kvCacheUsage: 0.2, gpuCacheUsage: 0.9 }, c: { kvCacheUsage: 0.5, gpuCacheUsage: 0.1 } }
+  t.equal(picked(leastKvCacheStrategy.pick(input(pods, { metrics }))), 'b')
+  t.equal(picked(leastGpuCacheStrategy.pick(input(pods, { metrics }))), 'c')
+  t.equal(picked(leastKvCacheStrategy.pick(input(pods, { inflight: { a: 2, b: 1, c: 3 } }))), 'b', 'no metrics: in-flight counts')
+  t.equal(picked(leastKvCacheStrategy.pick(input(pods, { metrics: { c: { kvCacheUsage: 0.99 } }, inflight: {} }))), 'c', 'a pod with data beats pods without')
+})
+
+t.test('throughput and least-latency send more work to faster pods', async (t) => {
+  const perf = { a: { tpotMs: 40, ttftMs: 120 }, b: { tpotMs: 10, ttftMs: 30 }, c: { tpotMs: 20, ttftMs: 60 } }
+  t.equal(picked(throughputStrategy.pick(input(pods, { perf }))), 'b', 'idle: the fastest')
+  t.equal(picked(throughputStrategy.pick(input(pods, { perf, inflight: { b: 3 } }))), 'c', 'b shared by 4 is slower than c alone')
+  t.equal(picked(leastLatencyStrategy.pick(input(pods, { perf }))), 'b')
+  t.equal(picked(leastLatencyStrategy.pick(input(pods, { perf, inflight: { b: 40 } }))), 'c', 'a long queue outweighs speed')
+  // proportional share: route 1000 requests that never finish; faster pods end up with more
+  const load: Record<string, number> = { a: 0, b: 0, c: 0 }
+  for (let i = 0; i < 1000; i++) load[picked(throughputStrategy.pick(input(pods, { perf, inflight: load })))!]++
+  t.ok(load.b > load.c && load.c > load.a, `load follows speed: ${JSON.stringify(load)}`)
+  t.ok(Math.abs(load.b / load.a - 4) < 0.5, 'b gets ~4× the share of a (4× the speed)')
+})
+
+t.test('least-busy-time weighs in-flight requests by their measured duration', async (t) => {
+  const perf = { a: { e2eMs: 100 }, b: { e2eMs: 1000 }, c: { e2eMs: 400 } }
+  t.equal(picked(leastBusyTimeStrategy.pick(input(pods, { perf, inflight: { a: 5, b: 1, c: 1 } }))), 'c')
+})
+
+t.test('power-of-two prefers the less loaded of its two samples', async (t) => {
+  let r = 0
+  const seq = [0, 0.6] // a, then index 1 of the remaining → b
+  const d = powerOfTwoStrategy.pick(input(pods, { inflight: { a: 5, b: 1 }, random: () => seq[r++ % 2] }))
+  t.equal(picked(d), 'b')
+})
+
+t.test('session-affinity: sticky by x-session-id, rendezvous by x-aibrix-session-key', async (t) => {
+  const first = sessionAffinityStrategy.pick(input(pods, { inflight: { a: 1, c: 1 } }))!
+  t.equal(picked(first), 'b', 'new session → least loaded')
+  const sid = first.headers!['x-session-id']
+  t.equal(Buffer.from(sid, 'base64').toString(), pods[1].address)
+  t.equal(picked(sessionAffinityStrategy.pick(input(pods, { headers: { 'x-session-id': sid }, inflight: { b: 9 } }))), 'b', 'sticks despite load')
+  t.equal(picked(sessionAffinityStrategy.pick(input([pods[0], pods[2]], { headers: { 'x-session-id': sid } }))), 'a', 'pod gone → another')
+  const key = { 'x-aibrix-session-key': 'user-42' }
+  const home = picked(sessionAffinityStrategy.pick(input(pods, { headers: key })))
+  for (let i = 0; i < 5; i++) t.equal(picked(sessionAffinityStrategy.pick(input(pods, { headers: key, inflight: { a: i } }))), home)
+  const others = pods.filter((p) => p.name !== home)
+  const moved = picked(sessionAffinityStrategy.pick(input([...others, pod('d')], { headers: key })))
+  t.not(moved, home, 'rendezvous: the key moves only when its pod leaves')
+})
+
+t.test('vtc-basic spreads a heavy user across pods', async (t) => {
+  const vtc = vtcBasicStrategy()
+  const counts: Record<string, number> = {}
+  for (let i = 0; i < 30; i++) {
+    const d = vtc.pick(input(pods, { user: 'heavy' }))!
+    counts[d.pod.name] = (counts[d.pod.name] ?? 0) + 1
+    vtc.completed!({ pod: d.pod, user: 'heavy', promptTokens: 100, completionTokens: 100 })
+  }
+  t.same(Object.values(counts).sort(), [10, 10, 10])
+})
+
+t.test('LoRA affinity: pods running the adapter, then free slots, else all', async (t) => {
+  const lora = [pod('a', { model: 'base' }), pod('b', { model: 'base' }), pod('c', { model: 'base' })]
+  const stats = (metrics: Record<string, object>) => input(lora, { metrics }).stats
+  t.same(loraCandidates('sql', lora, stats({ a: { runningAdapters: ['x'], maxLora: 1 }, b: { runningAdapters: ['sql'], maxLora: 2 } })).map((p) => p.name), ['b'])
+  t.same(loraCandidates('sql', lora, stats({ a: { runningAdapters: ['x'], maxLora: 1 }, b: { runningAdapters: [], maxLora: 2 } })).map((p) => p.name), ['b'])
+  t.equal(loraCandidates('sql', lora, stats({})).length, 3)
+  t.equal(loraCandidates('base', lora, stats({ b: { runningAdapters: ['base'] } })).length, 3, 'base model: untouched')
+})
+
+t.test('registry: every SPEC §7 name, mixes, and 400 for anything else', async (t) => {
+  const cfg = parseConfig({ discovery: { static: { models: [{ name: 'm', endpoints: ['127.0.0.1:1'] }] } } })
+  const reg = new StrategyRegistry(builtinStrategies(cfg.routing, await createHasher()))
+  for (const name of ['random', 'least-request', 'throughput', 'prefix-cache', 'least-kv-cache', 'least-gpu-cache', 'least-latency', 'session-affinity', 'vtc-basic', 'power-of-two', 'least-busy-time', 'cache-aware']) {
+    t.ok(reg.resolve(name).pick(input(pods)), name)
+  }
+  const mix = reg.resolve('least-request:1,least-kv-cache:3')
+  const metrics = { a: { kvCacheUsage: 0.9 }, b: { kvCacheUsage: 0.1 }, c: { kvCacheUsage: 0.5 } }
+  t.equal(picked(mix.pick(input(pods, { metrics, inflight: { a: 0, b: 2, c: 1 } }))), 'b', 'kv weighted 3× beats in-flight')
+  t.equal(picked(reg.resolve('least-request:5,least-kv-cache:1').pick(input(pods, { metrics, inflight: { a: 0, b: 2, c: 1 } }))), 'a')
+  const status = (spec: string) => {
     try {
-      reg.resolve('nope')
+      reg.resolve(spec)
+      return 200
     } catch (e) {
-      return e
+      t.ok(e instanceof GatewayError)
+      t.match((e as GatewayError).headers, { 'x-error-invalid-routing-strategy': 'true', 'x-error-routing': 'true' })
+      return (e as GatewayError).status
     }
-  })()
-  t.ok(err instanceof GatewayError)
-  t.equal((err as GatewayError).status, 400)
-  t.same((err as GatewayError).headers, { 'x-error-invalid-routing-strategy': 'true', 'x-error-routing': 'true' })
+  }
+  t.equal(status('nope'), 400)
+  t.equal(status('least-request:x'), 400)
+  t.equal(status('least-request:-1'), 400)
+  t.equal(status('nope:1,least-request:1'), 400)
+  t.equal(status('random:1,least-request:1'), 400, 'random does not score pods')
 })
 
 t.test('in-flight tracker: release is idempotent', async (t) => {

@@ -1,0 +1,59 @@
+import { scoring, type Strategy } from './strategy.js'
+
+/**
+ * Strategies that read one load signal per pod. Each falls back to gateway in-flight counts
+ * (scaled so they never beat a real reading) when the pod's scraped metrics are stale or missing.
+ */
+
+const fallback = (inflight: number) => 1 + inflight // > any usage fraction: pods with data win
+
+/** Lowest KV-cache usage (vllm:kv_cache_usage_perc, else the older gpu_cache_usage_perc). */
+export const leastKvCacheStrategy: Strategy = scoring(
+  'least-kv-cache',
+  'low',
+  ({ pods, stats }) => pods.map((p) => stats.metrics(p)?.kvCacheUsage ?? fallback(stats.inflight(p))),
+  (v) => (v <= 1 ? `kv=${(v * 100).toFixed(1)}%` : `no metrics, inflight=${v - 1}`)
+)
+
+/** Lowest GPU cache usage (vllm:gpu_cache_usage_perc, else kv_cache_usage_perc). */
+export const leastGpuCacheStrategy: Strategy = scoring(
+  'least-gpu-cache',
+  'low',
+  ({ pods, stats }) => pods.map((p) => stats.metrics(p)?.gpuCacheUsage ?? fallback(stats.inflight(p))),
+  (v) => (v <= 1 ? `gpu-cache=${(v * 100).toFixed(1)}%` : `no metrics, inflight=${v - 1}`)
+)
+
+/**
+ * Most spare token throughput: the pod's measured decode speed (tokens/s per request, from TPOT)
+ * shared among its in-flight requests plus this one. Faster GPUs get proportionally more work.
+ */
+export const throughputStrategy: Strategy = scoring(
+  'throughput',
+  'high',
+  ({ pods, stats }) => pods.map((p) => 1000 / Math.max(0.1, stats.perf(p).tpotMs) / (1 + stats.inflight(p) + (stats.metrics(p)?.waiting ?? 0))),
+  (v) => `tokens/s share=${v.toFixed(1)}`
+)
+
+/**
+ * Lowest predicted completion time for this request: time to first token (grows with the queue in
+ * front of it) plus its expected output at the pod's measured per-token speed.
+ */
+export const leastLatencyStrategy: Strategy = scoring(
+  'least-latency',
+  'low',
+  ({ pods, stats, request }) =>
+    pods.map((p) => {
+      const perf = stats.perf(p)
+      const queue = stats.inflight(p) + (stats.metrics(p)?.waiting ?? 0)
+      return perf.ttftMs * (1 + queue) + request.outputTokens * perf.tpotMs * (1 + 0.01 * queue)
+    }),
+  (ms) => `predicted=${ms.toFixed(0)}ms`
+)
+
+/** Least busy time: the work already on the pod, in-flight requests × its measured request duration. */
+export const leastBusyTimeStrategy: Strategy = scoring(
+  'least-busy-time',
+  'low',
+  ({ pods, stats }) => pods.map((p) => stats.inflight(p) * stats.perf(p).e2eMs),
+  (ms) => `busy=${ms.toFixed(0)}ms`
+)

@@ -1,0 +1,96 @@
+import type { Config } from '../config/schema.js'
+import { blockHashes, PrefixIndex, type Hash64 } from './prefix/prefix-index.js'
+import type { Pod } from '../discovery/pod.js'
+import type { RoutingInput, Strategy } from './strategy.js'
+
+type PrefixConfig = Config['routing']['prefixCache']
+
+function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
+  let best = pods[0]
+  for (const p of pods) if (input.stats.inflight(p) < input.stats.inflight(best)) best = p
+  return best
+}
+
+/**
+ * AIBrix's prefix-cache strategy: prompt text in `blockSize`-byte blocks with chained 64-bit
+ * hashes, an index hash → pods (LRU + TTL). When the in-flight spread exceeds imbalanceAbsCount,
+ * only the least-loaded pods are candidates; among the pods with the longest match, one whose
+ * in-flight ≤ mean + stdDevFactor·σ; else the least loaded. The chosen pod is indexed.
+ */
+export function prefixCacheStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
+  const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
+  return {
+    name: 'prefix-cache',
+    pick(input) {
+      const { pods, stats } = input
+      const hashes = blockHashes(input.request.text(), cfg.blockSize, hash)
+      const loads = pods.map((p) => stats.inflight(p))
+      const min = Math.min(...loads)
+      const max = Math.max(...loads)
+      let pod: Pod
+      let reason: string
+      let matched = 0
+      if (max - min > cfg.imbalanceAbsCount) {
+        pod = leastLoaded(input, pods)
+        reason = `imbalance ${max - min} > ${cfg.imbalanceAbsCount}: least loaded`
+      } else {
+        const counts = index.match(hashes, new Set(pods.map((p) => p.id)))
+        const best = Math.max(0, ...counts.values())
+        const mean = loads.reduce((a, b) => a + b, 0) / loads.length
+        const sigma = Math.sqrt(loads.reduce((a, b) => a + (b - mean) ** 2, 0) / loads.length)
+        const eligible = best > 0 ? pods.filter((p) => counts.get(p.id) === best && stats.inflight(p) <= mean + cfg.stdDevFactor * sigma) : []
+        if (eligible.length > 0) {
+          pod = leastLoaded(input, eligible)
+          matched = best
+          reason = `prefix match ${best}/${hashes.length} blocks`
+        } else {
+          pod = leastLoaded(input, pods)
+          reason = best > 0 ? 'matching pods overloaded: least loaded' : 'no prefix match: least loaded'
+        }
+      }
+      index.insert(hashes, pod.id)
+      const prefixMatch = hashes.length > 0 ? matched / hashes.length : 0
+      return { pod, reason: `prefix-cache ${reason}, inflight=${stats.inflight(pod)}`, prefixMatch }
+    }
+  }
+}
+
+/**
+ * cache-aware (brixgate's own): the expected time to first token on each pod — prefill of the
+ * prompt part the pod has not cached, at the pod's measured prefill speed, plus the queue in
+ * front of it at its measured TTFT — and the cheapest pod wins. A pod holding the prefix keeps
+ * the conversation until its queueing delay exceeds the cost of recomputing the prefix elsewhere.
+ */
+export function cacheAwareStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
+  const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
+  const cost = (input: RoutingInput, hashes: readonly bigint[], counts: Map<string, number>) =>
+    input.pods.map((p) => {
+      const perf = input.stats.perf(p)
+      const cachedShare = hashes.length > 0 ? (counts.get(p.id) ?? 0) / hashes.length : 0
+      const queue = input.stats.inflight(p) + (input.stats.metrics(p)?.waiting ?? 0)
+      return input.request.promptTokens * (1 - cachedShare) * perf.prefillMsPerToken + queue * perf.ttftMs
+    })
+  return {
+    name: 'cache-aware',
+    better: 'low',
+    score(input) {
+      const hashes = blockHashes(input.request.text(), cfg.blockSize, hash)
+      return cost(input, hashes, index.match(hashes, new Set(input.pods.map((p) => p.id))))
+    },
+    pick(input) {
+      const hashes = blockHashes(input.request.text(), cfg.blockSize, hash)
+      const counts = index.match(hashes, new Set(input.pods.map((p) => p.id)))
+      const costs = cost(input, hashes, counts)
+      let i = 0
+      for (let j = 1; j < costs.length; j++) if (costs[j] < costs[i] || (costs[j] === costs[i] && input.random() < 0.5)) i = j
+      const pod = input.pods[i]
+      index.insert(hashes, pod.id)
+      const prefixMatch = hashes.length > 0 ? (counts.get(pod.id) ?? 0) / hashes.length : 0
+      return {
+        pod,
+        prefixMatch,
+        reason: `cache-aware prefix=${(prefixMatch * 100).toFixed(0)}% expected-ttft=${costs[i].toFixed(1)}ms inflight=${input.stats.inflight(pod)}`
+      }
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import type { Pod } from '../discovery/pod.js'
+
+/** Gateway-measured speed of one pod (EWMA), seeded from its GPU label until measured. */
+export interface PodPerf {
+  /** Time to first token, ms. */
+  ttftMs: number
+  /** Time per output token after the first, ms. */
+  tpotMs: number
+  /** Prefill cost per uncached prompt token, ms. */
+  prefillMsPerToken: number
+  /** Whole request, ms. */
+  e2eMs: number
+  measured: boolean
+}
+
+export interface Completion {
+  promptTokens: number
+  completionTokens: number
+  /** Only streams know when the first token came. */
+  ttftMs?: number
+  e2eMs: number
+}
+
+/** Rough per-GPU seeds (relative to public dense BF16 TFLOPS / HBM bandwidth), used before any measurement. */
+const SEEDS: Record<string, Omit<PodPerf, 'measured'>> = {
+  h100: { ttftMs: 25, tpotMs: 6, prefillMsPerToken: 0.02, e2eMs: 800 },
+  a100: { ttftMs: 45, tpotMs: 10, prefillMsPerToken: 0.05, e2eMs: 1300 },
+  a10g: { ttftMs: 100, tpotMs: 25, prefillMsPerToken: 0.11, e2eMs: 3000 },
+  l4: { ttftMs: 120, tpotMs: 40, prefillMsPerToken: 0.12, e2eMs: 4500 }
+}
+const DEFAULT_SEED = { ttftMs: 60, tpotMs: 15, prefillMsPerToken: 0.06, e2eMs: 2000 }
+const GPU_LABELS = ['gpu', 'model.aibrix.ai/gpu', 'nvidia.com/gpu.product', 'accelerator']
+const ALPHA = 0.2
+
+export function gpuOf(pod: Pod): string | undefined {
+  for (const key of GPU_LABELS) {
+    const v = pod.labels[key]?.toLowerCase()
+    if (!v) continue
+    for (const name of Object.keys(SEEDS)) if (v.includes(name)) return name
+  }
+  return undefined
+}
+
+const ewma = (prev: number, sample: number) => prev + ALPHA * (sample - prev)
+
+export class PerfTracker {
+  private readonly perf = new Map<string, PodPerf>()
+
+  get(pod: Pod): PodPerf {
+    return this.perf.get(pod.address) ?? { ...(SEEDS[gpuOf(pod) ?? ''] ?? DEFAULT_SEED), measured: false }
+  }
+
+  observe(pod: Pod, c: Completion): void {
+    if (c.completionTokens <= 0 && c.ttftMs === undefined) return
+    const p = this.get(pod)
+    const next: PodPerf = { ...p, measured: true }
+    next.e2eMs = p.measured ? ewma(p.e2eMs, c.e2eMs) : c.e2eMs
+    if (c.ttftMs !== undefined) {
+      next.ttftMs = p.measured ? ewma(p.ttftMs, c.ttftMs) : c.ttftMs
+      if (c.promptTokens > 0) next.prefillMsPerToken = ewma(p.prefillMsPerToken, c.ttftMs / c.promptTokens)
+      if (c.completionTokens > 1) next.tpotMs = p.measured ? ewma(p.tpotMs, (c.e2eMs - c.ttftMs) / (c.completionTokens - 1)) : (c.e2eMs - c.ttftMs) / (c.completionTokens - 1)
+    } else if (c.completionTokens > 0) {
+      // non-streamed: only the whole duration is known
+      const perToken = Math.max(0, c.e2eMs - next.ttftMs) / c.completionTokens
+      next.tpotMs = p.measured ? ewma(p.tpotMs, perToken) : perToken
+    }
+    this.perf.set(pod.address, next)
+  }
+}

@@ -1,0 +1,75 @@
+import { request } from 'undici'
+import type { Pod } from '../discovery/pod.js'
+import type { PodRegistry } from '../discovery/registry.js'
+import type { Logger } from '../observability/logger.js'
+import { parseVllmMetrics, type PodMetrics } from './pod-metrics.js'
+
+export interface ScraperOptions {
+  intervalMs: number
+  timeoutMs: number
+  concurrency: number
+  /** Metrics older than this are ignored by routing (it falls back to in-flight counts). */
+  staleAfterMs: number
+  now?: () => number
+}
+
+/**
+ * Scrapes every routable pod's /metrics on a jittered interval with bounded concurrency and a
+ * timeout. The request path only reads the latest snapshot: it never waits for a scrape.
+ */
+export class MetricsScraper {
+  private readonly latest = new Map<string, PodMetrics>()
+  private timer: NodeJS.Timeout | undefined
+  private readonly now: () => number
+  private stopped = false
+
+  constructor(
+    private readonly registry: PodRegistry,
+    private readonly opts: ScraperOptions,
+    private readonly logger: Logger
+  ) {
+    this.now = opts.now ?? Date.now
+  }
+
+  /** Fresh metrics for a pod, or undefined when missing or stale. */
+  get(pod: Pod): PodMetrics | undefined {
+    const m = this.latest.get(pod.metricsAddress)
+    return m && this.now() - m.at <= this.opts.staleAfterMs ? m : undefined
+  }
+
+  start(): void {
+    const tick = () => {
+      if (this.stopped) return
+      void this.scrapeAll().finally(() => {
+        if (this.stopped) return
+        this.timer = setTimeout(tick, this.opts.intervalMs * (0.8 + Math.random() * 0.4))
+        this.timer.unref()
+      })
+    }
+    tick()
+  }
+
+  stop(): void {
+    this.stopped = true
+    clearTimeout(this.timer)
+  }
+
+  async scrapeAll(): Promise<void> {
+    const targets = [...new Set(this.registry.all().filter((p) => p.ready).map((p) => p.metricsAddress))]
+    for (const addr of this.latest.keys()) if (!targets.includes(addr)) this.latest.delete(addr)
+    let next = 0
+    const worker = async () => {
+      while (next < targets.length) {
+        const addr = targets[next++]
+        try {
+          const res = await request(`http://${addr}/metrics`, { headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs })
+          const text = await res.body.text()
+          if (res.statusCode === 200) this.latest.set(addr, parseVllmMetrics(text, this.now()))
+        } catch (err) {
+          this.logger.debug({ pod: addr, err: (err as Error).message }, 'metrics scrape failed')
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, targets.length) }, worker))
+  }
+}

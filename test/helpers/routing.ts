@@ -1,0 +1,54 @@
+import type { Pod } from '../../src/discovery/pod.js'
+import type { RoutingInput } from '../../src/routing/strategy.js'
+import type { PodPerf } from '../../src/telemetry/perf.js'
+import type { PodMetrics } from '../../src/telemetry/pod-metrics.js'
+
+export const pod = (name: string, extra: Partial<Pod> = {}): Pod => ({
+  id: `ns/${name}`,
+  source: 'test',
+  name,
+  address: `10.0.0.${name.charCodeAt(0)}:8000`,
+  metricsAddress: '',
+  model: 'm',
+  adapters: new Set(),
+  labels: {},
+  ready: true,
+  ...extra
+})
+
+const basePerf: PodPerf = { ttftMs: 50, tpotMs: 10, prefillMsPerToken: 0.05, e2eMs: 1000, measured: true }
+
+export interface Scenario {
+  inflight?: Record<string, number>
+  metrics?: Record<string, Partial<PodMetrics>>
+  perf?: Record<string, Partial<PodPerf>>
+  text?: string
+  headers?: Record<string, string>
+  user?: string
+  model?: string
+  outputTokens?: number
+  random?: () => number
+}
+
+/** A routing input from plain data, keyed by pod name. */
+export function input(pods: readonly Pod[], s: Scenario = {}): RoutingInput {
+  const text = s.text ?? 'hello'
+  return {
+    request: {
+      model: s.model ?? 'm',
+      body: {},
+      headers: s.headers ?? {},
+      user: s.user,
+      text: () => text,
+      promptTokens: Math.ceil(text.length / 4),
+      outputTokens: s.outputTokens ?? 100
+    },
+    pods,
+    stats: {
+      inflight: (p) => s.inflight?.[p.name] ?? 0,
+      metrics: (p) => (s.metrics?.[p.name] ? { at: 0, ...s.metrics[p.name] } : undefined),
+      perf: (p) => ({ ...basePerf, ...s.perf?.[p.name] })
+    },
+    random: s.random ?? Math.random
+  }
+}
