@@ -30,11 +30,12 @@ export function prefixCacheStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
       let pod: Pod
       let reason: string
       let matched = 0
+      let counts = new Map<string, number>()
       if (max - min > cfg.imbalanceAbsCount) {
         pod = leastLoaded(input, pods)
         reason = `imbalance ${max - min} > ${cfg.imbalanceAbsCount}: least loaded`
       } else {
-        const counts = index.match(hashes, new Set(pods.map((p) => p.id)))
+        counts = index.match(hashes, new Set(pods.map((p) => p.id)))
         const best = Math.max(0, ...counts.values())
         const mean = loads.reduce((a, b) => a + b, 0) / loads.length
         const sigma = Math.sqrt(loads.reduce((a, b) => a + (b - mean) ** 2, 0) / loads.length)
@@ -48,7 +49,7 @@ export function prefixCacheStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
           reason = best > 0 ? 'matching pods overloaded: least loaded' : 'no prefix match: least loaded'
         }
       }
-      index.insert(hashes, pod.id)
+      index.insert(hashes, pod.id, counts.get(pod.id) ?? 0)
       const prefixMatch = hashes.length > 0 ? matched / hashes.length : 0
       return { pod, reason: `prefix-cache ${reason}, inflight=${stats.inflight(pod)}`, prefixMatch }
     }
@@ -84,7 +85,7 @@ export function cacheAwareStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
       let i = 0
       for (let j = 1; j < costs.length; j++) if (costs[j] < costs[i] || (costs[j] === costs[i] && input.random() < 0.5)) i = j
       const pod = input.pods[i]
-      index.insert(hashes, pod.id)
+      index.insert(hashes, pod.id, counts.get(pod.id) ?? 0)
       const prefixMatch = hashes.length > 0 ? (counts.get(pod.id) ?? 0) / hashes.length : 0
       return {
         pod,

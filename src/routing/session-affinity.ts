@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import type { Strategy } from './strategy.js'
 
 const header = (h: Readonly<Record<string, string | string[] | undefined>>, name: string) => {
@@ -6,7 +5,17 @@ const header = (h: Readonly<Record<string, string | string[] | undefined>>, name
   return typeof v === 'string' && v !== '' ? v : undefined
 }
 
-const weight = (key: string, podId: string) => createHash('sha1').update(key).update('\0').update(podId).digest().readUInt32BE(0)
+/** Rendezvous weight: FNV-1a over key and pod id, finished with a murmur-style mix (cheap, well spread). */
+function weight(key: string, podId: string): number {
+  let h = 0x811c9dc5
+  const s = `${key}\u0000${podId}`
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  return (h ^ (h >>> 16)) >>> 0
+}
 
 /**
  * Sticky sessions. `x-session-id` is base64("ip:port") of the pod that served the session (the
