@@ -1,10 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfigFile } from './config/load.js'
-import { startDemo } from './demo.js'
 import { createGateway } from './gateway.js'
 import { createLogger, type Logger } from './observability/logger.js'
-import { startSim } from './sim/server.js'
 
 const USAGE = `Usage:
   brixgate --config FILE [--host HOST] [--port PORT]   run the gateway (or BRIXGATE_CONFIG=FILE)
@@ -75,6 +73,8 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'sim') {
     if (!values.model) fail('sim needs --model NAME')
     const logger = createLogger(values['log-level'] ?? 'info')
+    // the simulator (and its tokenizer) load only for the commands that use them
+    const { startSim } = await import('./sim/server.js')
     const sim = await startSim({
       model: values.model,
       gpu: values.gpu,
@@ -90,6 +90,7 @@ async function main(argv: string[]): Promise<void> {
 
   if (command === 'demo') {
     const logger = createLogger(values['log-level'] ?? 'info')
+    const { startDemo } = await import('./demo.js')
     const demo = await startDemo({ port: port ?? 8888, host: values.host ?? '127.0.0.1', logger })
     announce(logger, demo.url, `brixgate demo listening on ${demo.url} (3 simulated pods: l4, a100, h100)`)
     onSignals(logger, () => demo.close())

@@ -1,67 +1,256 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { KvCache } from './kv-cache.js'
 import type { GpuProfile } from './profiles.js'
+
+export const BLOCK_TOKENS = 16
+/** Prompt tokens prefilled per scheduler step at most (vLLM's chunked prefill budget). */
+const PREFILL_CHUNK = 2048
+/** Fixed cost of one scheduler step, ms (scheduling, sampling, launch overhead). */
+const STEP_OVERHEAD_MS = 0.5
 
 export interface EngineOptions {
   model: string
   profile: GpuProfile
-  /** Multiplies every delay: 0.1 runs ten times faster than the profile says. */
+  /** Multiplies every delay: 0.1 runs ten times faster than the profile says; 0 = no waiting. */
   timeScale: number
-  /** Overrides of the profile's costs (ms). */
+  /** Overrides of the profile (ms, tokens). */
   prefillMsPerToken?: number
   decodeMsPerToken?: number
   overheadMs?: number
+  kvTokens?: number
+  maxBatch?: number
 }
 
 export interface GenerationCallbacks {
-  /** Called once the prompt is processed, before the first output token. */
+  /** The prompt is processed; the first token follows in the same step. */
   onFirstToken?: () => void
   onToken: (index: number) => void
 }
 
 export interface GenerationResult {
   aborted: boolean
+  /** Prompt tokens served from the prefix cache. */
+  cachedTokens: number
+}
+
+interface Request {
+  hashes: bigint[]
+  promptTokens: number
+  outputTokens: number
+  /** Prompt tokens still to prefill (after cache hits). */
+  toPrefill: number
+  generated: number
+  /** Unnamed KV blocks held (partial prompt block, output). */
+  extraBlocks: number
+  cachedTokens: number
+  /** Prefill has started at least once (the per-request overhead is paid then). */
+  began: boolean
+  cb: GenerationCallbacks
+  started: number
+  lastTokenAt: number
+  done: (r: GenerationResult) => void
 }
 
 /**
- * A vLLM-like engine, v1: a batch of at most maxBatch running requests (the rest wait), a prefill
- * delay per prompt token and a decode delay per output token that grows with the batch size.
- * Exposes vLLM's metric names.
+ * A vLLM-like engine: continuous batching (at most maxBatch running), a scheduler step loop,
+ * chunked prefill of uncached prompt tokens, decode steps that slow as the batch grows, a paged
+ * KV cache with prefix reuse, waiting when the cache is full and preemption (recompute) when it
+ * fills mid-generation. Exposes vLLM's metric names.
  */
 export class SimEngine {
   readonly metrics = new Registry()
-  private running = 0
-  private readonly waiting: (() => void)[] = []
-  private readonly m: {
-    running: Gauge
-    waiting: Gauge
-    kv: Gauge
-    gpuKv: Gauge
-    promptTokens: Counter
-    generationTokens: Counter
-    success: Counter
-    ttft: Histogram
-    itl: Histogram
-    e2e: Histogram
-    prefixQueries: Counter
-    prefixHits: Counter
-  }
-  private kvTokensInUse = 0
+  readonly kv: KvCache
+  private readonly waiting: Request[] = []
+  private readonly running: Request[] = []
+  private timer: NodeJS.Timeout | undefined
+  private readonly m: ReturnType<SimEngine['createMetrics']>
 
-  constructor(private readonly opts: EngineOptions, loras: readonly string[] = []) {
+  constructor(
+    private readonly opts: EngineOptions,
+    loras: readonly string[] = []
+  ) {
+    this.kv = new KvCache(Math.floor((opts.kvTokens ?? opts.profile.kvTokens) / BLOCK_TOKENS))
+    this.m = this.createMetrics(loras)
+  }
+
+  private get maxBatch(): number {
+    return this.opts.maxBatch ?? this.opts.profile.maxBatch
+  }
+
+  get stats() {
+    return { running: this.running.length, waiting: this.waiting.length, kvUsage: this.kv.usage }
+  }
+
+  /** Whether a request can ever fit in the KV cache (vLLM refuses longer ones). */
+  fits(promptTokens: number, outputTokens: number): boolean {
+    return Math.ceil((promptTokens + outputTokens) / BLOCK_TOKENS) + 1 <= this.kv.capacity
+  }
+
+  /** Runs one request; `hashes` name its full prompt blocks (chained over token ids). */
+  generate(hashes: bigint[], promptTokens: number, outputTokens: number, signal: AbortSignal, cb: GenerationCallbacks): Promise<GenerationResult> {
+    return new Promise((resolve) => {
+      const now = performance.now()
+      const req: Request = { hashes, promptTokens, outputTokens, toPrefill: promptTokens, generated: 0, extraBlocks: 0, cachedTokens: 0, began: false, cb, started: now, lastTokenAt: now, done: resolve }
+      signal.addEventListener(
+        'abort',
+        () => {
+          this.remove(req)
+          resolve({ aborted: true, cachedTokens: req.cachedTokens })
+        },
+        { once: true }
+      )
+      this.waiting.push(req)
+      this.kick()
+    })
+  }
+
+  private get labels() {
+    return { model_name: this.opts.model }
+  }
+
+  private cost(kind: 'prefill' | 'decode' | 'overhead'): number {
+    const p = this.opts.profile
+    if (kind === 'prefill') return this.opts.prefillMsPerToken ?? p.prefillMsPerToken
+    if (kind === 'decode') return this.opts.decodeMsPerToken ?? p.decodeMsPerToken
+    return this.opts.overheadMs ?? p.overheadMs
+  }
+
+  private kick(): void {
+    if (this.timer === undefined && (this.running.length > 0 || this.waiting.length > 0)) this.scheduleStep()
+  }
+
+  /** Admits waiting requests while batch slots and KV blocks allow (FCFS: the head blocks the rest). */
+  private admit(): void {
+    while (this.waiting.length > 0 && this.running.length < this.maxBatch) {
+      const req = this.waiting[0]
+      const fullBlocks = req.hashes.length
+      const extra = Math.ceil(req.promptTokens / BLOCK_TOKENS) - fullBlocks + 1
+      const hit = this.kv.acquire(req.hashes, extra)
+      if (hit === undefined) break
+      this.waiting.shift()
+      req.extraBlocks = extra
+      // the last prompt token is always computed (vLLM never serves a whole prompt from cache)
+      req.cachedTokens = Math.min(hit * BLOCK_TOKENS, req.promptTokens - 1)
+      req.toPrefill = req.promptTokens - req.cachedTokens + req.generated
+      this.m.prefixQueries.inc(this.labels, req.promptTokens)
+      this.m.prefixHits.inc(this.labels, req.cachedTokens)
+      this.running.push(req)
+    }
+  }
+
+  private scheduleStep(): void {
+    this.admit()
+    if (this.running.length === 0) {
+      this.timer = undefined
+      this.updateGauges()
+      return
+    }
+    // what this step does: a chunk of prefill and one decode token for every decoding request
+    let budget = PREFILL_CHUNK
+    const prefilling: [Request, number][] = []
+    for (const r of this.running) {
+      if (r.toPrefill > 0 && budget > 0) {
+        const n = Math.min(r.toPrefill, budget)
+        budget -= n
+        prefilling.push([r, n])
+      }
+    }
+    const decoding = this.running.filter((r) => r.toPrefill === 0)
+    const prefillTokens = PREFILL_CHUNK - budget
+    const decodeMs = decoding.length > 0 ? this.cost('decode') * (1 + 0.01 * (decoding.length - 1)) : 0
+    const starting = prefilling.some(([r]) => !r.began)
+    for (const [r] of prefilling) r.began = true
+    const stepMs = STEP_OVERHEAD_MS + (starting ? this.cost('overhead') : 0) + decodeMs + prefillTokens * this.cost('prefill')
+    this.updateGauges()
+    const run = () => this.finishStep(prefilling, decoding)
+    this.timer = this.opts.timeScale > 0 ? setTimeout(run, stepMs * this.opts.timeScale) : (setImmediate(run) as unknown as NodeJS.Timeout)
+  }
+
+  private finishStep(prefilling: [Request, number][], decoding: Request[]): void {
+    const now = performance.now()
+    for (const [r, n] of prefilling) {
+      if (!this.running.includes(r)) continue
+      r.toPrefill -= n
+      this.m.promptTokens.inc(this.labels, n)
+      if (r.toPrefill === 0 && r.generated === 0) {
+        this.m.ttft.observe(this.labels, (now - r.started) / 1000)
+        r.cb.onFirstToken?.()
+        this.emit(r, now)
+      }
+    }
+    for (const r of decoding) {
+      if (!this.running.includes(r)) continue
+      // a new KV block every BLOCK_TOKENS output tokens; preempt the newest request when full
+      if ((r.promptTokens + r.generated) % BLOCK_TOKENS === 0) {
+        while (!this.kv.grow()) {
+          const victim = this.running[this.running.length - 1]
+          this.preempt(victim)
+          if (victim === r) break
+        }
+        if (!this.running.includes(r)) continue
+        r.extraBlocks++
+      }
+      this.m.itl.observe(this.labels, (now - r.lastTokenAt) / 1000)
+      this.emit(r, now)
+    }
+    this.timer = undefined
+    this.scheduleStep()
+  }
+
+  private emit(r: Request, now: number): void {
+    r.cb.onToken(r.generated)
+    r.generated++
+    r.lastTokenAt = now
+    this.m.generationTokens.inc(this.labels)
+    if (r.generated >= r.outputTokens) {
+      this.remove(r)
+      this.m.success.inc({ ...this.labels, finished_reason: 'length' })
+      this.m.e2e.observe(this.labels, (now - r.started) / 1000)
+      r.done({ aborted: false, cachedTokens: r.cachedTokens })
+    }
+  }
+
+  /** Frees a request's blocks and sends it back to the head of the queue, to recompute later. */
+  private preempt(r: Request): void {
+    this.remove(r)
+    this.m.preemptions.inc(this.labels)
+    this.waiting.unshift(r)
+  }
+
+  private remove(r: Request): void {
+    const i = this.running.indexOf(r)
+    if (i >= 0) {
+      this.running.splice(i, 1)
+      this.kv.release(r.hashes, r.extraBlocks)
+      r.extraBlocks = 0
+    } else {
+      const w = this.waiting.indexOf(r)
+      if (w >= 0) this.waiting.splice(w, 1)
+    }
+    this.updateGauges()
+  }
+
+  private updateGauges(): void {
+    this.m.running.set(this.labels, this.running.length)
+    this.m.waiting.set(this.labels, this.waiting.length)
+    this.m.kv.set(this.labels, this.kv.usage)
+    this.m.gpuKv.set(this.labels, this.kv.usage)
+  }
+
+  private createMetrics(loras: readonly string[]) {
     const r = this.metrics
-    const model_name = opts.model
     const labelNames = ['model_name'] as const
     const g = (name: string, help: string) => new Gauge({ name, help, labelNames, registers: [r] })
     const c = (name: string, help: string) => new Counter({ name, help, labelNames, registers: [r] })
     const h = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames, buckets, registers: [r] })
-    this.m = {
+    const m = {
       running: g('vllm:num_requests_running', 'Number of requests in model execution batches.'),
       waiting: g('vllm:num_requests_waiting', 'Number of requests waiting to be processed.'),
       kv: g('vllm:kv_cache_usage_perc', 'KV-cache usage. 1 means 100 percent usage.'),
       gpuKv: g('vllm:gpu_cache_usage_perc', 'GPU KV-cache usage (deprecated name). 1 means 100 percent usage.'),
       promptTokens: c('vllm:prompt_tokens_total', 'Number of prefill tokens processed.'),
       generationTokens: c('vllm:generation_tokens_total', 'Number of generation tokens processed.'),
+      preemptions: c('vllm:num_preemptions_total', 'Cumulative number of preemption from the engine.'),
       success: new Counter({ name: 'vllm:request_success_total', help: 'Count of successfully processed requests.', labelNames: ['model_name', 'finished_reason'], registers: [r] }),
       ttft: h('vllm:time_to_first_token_seconds', 'Histogram of time to first token in seconds.', [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]),
       itl: h('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5]),
@@ -70,79 +259,20 @@ export class SimEngine {
       prefixHits: c('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.')
     }
     // Series exist from the start, as in vLLM (prometheus_client exports labelled zeros).
-    for (const metric of Object.values(this.m)) {
-      if (metric instanceof Gauge) metric.set({ model_name }, 0)
-      else if (metric instanceof Histogram) metric.zero({ model_name })
-      else if (metric !== this.m.success) metric.inc({ model_name }, 0)
+    const labels = { model_name: this.opts.model }
+    for (const metric of Object.values(m)) {
+      if (metric instanceof Gauge) metric.set(labels, 0)
+      else if (metric instanceof Histogram) metric.zero(labels)
+      else if (metric !== m.success) metric.inc(labels, 0)
     }
-    new Gauge({ name: 'vllm:cache_config_info', help: 'Information of the LLMEngine CacheConfig', labelNames: ['block_size', 'num_gpu_blocks', 'enable_prefix_caching'], registers: [r] })
-      .set({ block_size: '16', num_gpu_blocks: String(Math.floor(opts.profile.kvTokens / 16)), enable_prefix_caching: 'True' }, 1)
-    new Gauge({ name: 'vllm:lora_requests_info', help: 'Running stats on lora requests.', labelNames: ['max_lora', 'waiting_lora_adapters', 'running_lora_adapters'], registers: [r] })
-      .set({ max_lora: String(Math.max(loras.length, 1)), waiting_lora_adapters: '', running_lora_adapters: '' }, Date.now() / 1000)
-  }
-
-  get stats() {
-    return { running: this.running, waiting: this.waiting.length }
-  }
-
-  private cost(kind: 'prefill' | 'decode' | 'overhead'): number {
-    const p = this.opts.profile
-    const v = kind === 'prefill' ? this.opts.prefillMsPerToken ?? p.prefillMsPerToken : kind === 'decode' ? this.opts.decodeMsPerToken ?? p.decodeMsPerToken : this.opts.overheadMs ?? p.overheadMs
-    return v * this.opts.timeScale
-  }
-
-  /** Runs one request through the batch; resolves when it finishes or `signal` aborts. */
-  async generate(promptTokens: number, outputTokens: number, signal: AbortSignal, cb: GenerationCallbacks): Promise<GenerationResult> {
-    const start = performance.now()
-    const model_name = this.opts.model
-    if (this.running >= this.opts.profile.maxBatch) {
-      await new Promise<void>((resolve) => this.waiting.push(resolve))
-      if (signal.aborted) {
-        this.waiting.shift()?.() // pass the free slot on
-        return { aborted: true }
-      }
-    }
-    this.running += 1
-    this.kvTokensInUse += promptTokens + outputTokens
-    this.updateGauges()
-    try {
-      this.m.prefixQueries.inc({ model_name }, promptTokens)
-      await sleep(this.cost('overhead') + promptTokens * this.cost('prefill'), undefined, { signal })
-      this.m.promptTokens.inc({ model_name }, promptTokens)
-      this.m.ttft.observe({ model_name }, (performance.now() - start) / 1000)
-      cb.onFirstToken?.()
-      let last = performance.now()
-      for (let i = 0; i < outputTokens; i++) {
-        if (i > 0) {
-          // decode slows down as the batch grows (memory-bandwidth bound)
-          await sleep(this.cost('decode') * (1 + 0.01 * (this.running - 1)), undefined, { signal })
-          const now = performance.now()
-          this.m.itl.observe({ model_name }, (now - last) / 1000)
-          last = now
-        }
-        this.m.generationTokens.inc({ model_name })
-        cb.onToken(i)
-      }
-      this.m.success.inc({ model_name, finished_reason: 'length' })
-      this.m.e2e.observe({ model_name }, (performance.now() - start) / 1000)
-      return { aborted: false }
-    } catch (err) {
-      if ((err as Error).name === 'AbortError') return { aborted: true }
-      throw err
-    } finally {
-      this.running -= 1
-      this.kvTokensInUse -= promptTokens + outputTokens
-      this.waiting.shift()?.()
-      this.updateGauges()
-    }
-  }
-
-  private updateGauges(): void {
-    const model_name = this.opts.model
-    const usage = Math.min(1, this.kvTokensInUse / this.opts.profile.kvTokens)
-    this.m.running.set({ model_name }, this.running)
-    this.m.waiting.set({ model_name }, this.waiting.length)
-    this.m.kv.set({ model_name }, usage)
-    this.m.gpuKv.set({ model_name }, usage)
+    new Gauge({ name: 'vllm:cache_config_info', help: 'Information of the LLMEngine CacheConfig', labelNames: ['block_size', 'num_gpu_blocks', 'enable_prefix_caching'], registers: [r] }).set(
+      { block_size: String(BLOCK_TOKENS), num_gpu_blocks: String(this.kv.capacity), enable_prefix_caching: 'True' },
+      1
+    )
+    new Gauge({ name: 'vllm:lora_requests_info', help: 'Running stats on lora requests.', labelNames: ['max_lora', 'waiting_lora_adapters', 'running_lora_adapters'], registers: [r] }).set(
+      { max_lora: String(Math.max(loras.length, 1)), waiting_lora_adapters: '', running_lora_adapters: '' },
+      Date.now() / 1000
+    )
+    return m
   }
 }

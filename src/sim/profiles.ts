@@ -1,25 +1,35 @@
 /**
- * Speed of simulated GPUs. v1 models latency only: fixed overhead, prefill cost per prompt token,
- * decode cost per output token growing with the batch. Ratios follow public specs
- * (dense BF16 TFLOPS and HBM bandwidth: L4 ~121 TFLOPS / 300 GB/s, A10G ~125 / 600,
- * A100-80G ~312 / 2039, H100-SXM ~989 / 3350); absolute values are scaled for a 7–8B model.
+ * Simulated GPUs serving an 8B-parameter model (Llama-3-8B: 16 GB of BF16 weights; KV cache
+ * 128 KiB per token = 2 × 32 layers × 8 KV heads × 128 dims × 2 bytes), derived from public specs:
+ *
+ * | GPU         | memory | HBM bandwidth | dense BF16 |
+ * |-------------|--------|---------------|------------|
+ * | L4          | 24 GB  | 300 GB/s      | 121 TFLOPS |
+ * | A10G        | 24 GB  | 600 GB/s      | 125 TFLOPS |
+ * | A100 80 GB  | 80 GB  | 2039 GB/s     | 312 TFLOPS |
+ * | H100 SXM    | 80 GB  | 3350 GB/s     | 989 TFLOPS |
+ *
+ * - decode ms/token (batch 1, memory bound) = 16 GB / bandwidth
+ * - prefill ms/token (compute bound) = 16 GFLOP / (peak × 50 % utilisation)
+ * - KV tokens = (memory × 0.9 − 16 GB weights) / 128 KiB
  */
 export interface GpuProfile {
   name: string
+  /** Per-request fixed cost when its prefill starts, ms. */
   overheadMs: number
   prefillMsPerToken: number
   decodeMsPerToken: number
-  /** Requests decoded together at most; more wait. */
+  /** Requests decoded together at most (vLLM max_num_seqs); more wait. */
   maxBatch: number
   /** KV cache capacity in tokens. */
   kvTokens: number
 }
 
 export const gpuProfiles: Record<string, GpuProfile> = {
-  l4: { name: 'l4', overheadMs: 8, prefillMsPerToken: 0.12, decodeMsPerToken: 45, maxBatch: 32, kvTokens: 60_000 },
-  a10g: { name: 'a10g', overheadMs: 8, prefillMsPerToken: 0.11, decodeMsPerToken: 24, maxBatch: 32, kvTokens: 60_000 },
-  a100: { name: 'a100', overheadMs: 5, prefillMsPerToken: 0.045, decodeMsPerToken: 8, maxBatch: 128, kvTokens: 400_000 },
-  h100: { name: 'h100', overheadMs: 4, prefillMsPerToken: 0.015, decodeMsPerToken: 5, maxBatch: 256, kvTokens: 500_000 }
+  l4: { name: 'l4', overheadMs: 5, prefillMsPerToken: 0.26, decodeMsPerToken: 53, maxBatch: 256, kvTokens: 42_000 },
+  a10g: { name: 'a10g', overheadMs: 5, prefillMsPerToken: 0.26, decodeMsPerToken: 27, maxBatch: 256, kvTokens: 42_000 },
+  a100: { name: 'a100', overheadMs: 3, prefillMsPerToken: 0.1, decodeMsPerToken: 7.8, maxBatch: 256, kvTokens: 427_000 },
+  h100: { name: 'h100', overheadMs: 2, prefillMsPerToken: 0.032, decodeMsPerToken: 4.8, maxBatch: 256, kvTokens: 427_000 }
 }
 
 export function gpuProfile(name: string): GpuProfile {

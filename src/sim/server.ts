@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { SimEngine } from './engine.js'
 import { gpuProfile } from './profiles.js'
-import { countTokens, embed, outputToken, promptText, seedOf } from './text.js'
+import { createHasher } from '../routing/prefix/prefix-index.js'
+import { countTokens, embed, outputToken, promptText, seedOf, tokenBlockHashes, tokenize } from './text.js'
 
 export interface SimOptions {
   model: string
@@ -16,6 +17,9 @@ export interface SimOptions {
   prefillMsPerToken?: number
   decodeMsPerToken?: number
   overheadMs?: number
+  /** KV cache capacity in tokens (default: the GPU profile's). */
+  kvTokens?: number
+  maxBatch?: number
   /** Output tokens when the request gives no max_tokens. */
   defaultMaxTokens?: number
   maxModelLen?: number
@@ -59,9 +63,19 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
   const profile = gpuProfile(opts.gpu ?? 'a100')
   const maxModelLen = opts.maxModelLen ?? 8192
   const engine = new SimEngine(
-    { model: opts.model, profile, timeScale: opts.timeScale ?? 1, prefillMsPerToken: opts.prefillMsPerToken, decodeMsPerToken: opts.decodeMsPerToken, overheadMs: opts.overheadMs },
+    {
+      model: opts.model,
+      profile,
+      timeScale: opts.timeScale ?? 1,
+      prefillMsPerToken: opts.prefillMsPerToken,
+      decodeMsPerToken: opts.decodeMsPerToken,
+      overheadMs: opts.overheadMs,
+      kvTokens: opts.kvTokens,
+      maxBatch: opts.maxBatch
+    },
     loras
   )
+  const hash = await createHasher()
   const created = now()
   const served = new Set([opts.model, ...loras])
 
@@ -81,17 +95,29 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     if (kind === 'chat' && !Array.isArray(body.messages)) return vllmError(res, 400, 'BadRequestError', 'Field required: messages', 'messages')
     if (kind === 'completions' && body.prompt == null) return vllmError(res, 400, 'BadRequestError', 'Field required: prompt', 'prompt')
     const text = promptText(body)
-    const promptTokens = countTokens(text)
+    const tokens = tokenize(text)
+    const promptTokens = tokens.length
     const requested = (body.max_completion_tokens ?? body.max_tokens) as number | undefined
     const maxTokens = typeof requested === 'number' ? requested : opts.defaultMaxTokens ?? 16
+    if (!Number.isInteger(maxTokens) || maxTokens < 1) return vllmError(res, 400, 'BadRequestError', 'max_tokens must be at least 1, got ' + String(maxTokens), 'max_tokens')
     if (promptTokens + maxTokens > maxModelLen) {
       return vllmError(res, 400, 'BadRequestError', `This model's maximum context length is ${maxModelLen} tokens. However, you requested ${promptTokens + maxTokens} tokens.`)
     }
+    if (!engine.fits(promptTokens, maxTokens)) {
+      return vllmError(res, 400, 'BadRequestError', `The request needs more KV cache (${promptTokens + maxTokens} tokens) than this engine has.`)
+    }
+    const hashes = tokenBlockHashes(tokens, hash)
     const includeUsage = stream && (body.stream_options as Json | undefined)?.include_usage === true
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(16).toString('hex')}`
     const model = body.model as string
     const seed = seedOf(text)
-    const usage = (completionTokens: number) => ({ prompt_tokens: promptTokens, total_tokens: promptTokens + completionTokens, completion_tokens: completionTokens, prompt_tokens_details: null })
+    let cachedTokens = 0
+    const usage = (completionTokens: number) => ({
+      prompt_tokens: promptTokens,
+      total_tokens: promptTokens + completionTokens,
+      completion_tokens: completionTokens,
+      prompt_tokens_details: { cached_tokens: cachedTokens }
+    })
     const abort = new AbortController()
     res.on('close', () => {
       if (!res.writableFinished) abort.abort()
@@ -101,8 +127,9 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
 
     if (!stream) {
       let out = ''
-      const r = await engine.generate(promptTokens, maxTokens, abort.signal, { onToken: (i) => (out += outputToken(seed, i)) })
+      const r = await engine.generate(hashes, promptTokens, maxTokens, abort.signal, { onToken: (i) => (out += outputToken(seed, i)) })
       if (r.aborted) return
+      cachedTokens = r.cachedTokens
       const choice =
         kind === 'chat'
           ? { index: 0, message: { role: 'assistant', content: out, tool_calls: [] }, logprobs: null, finish_reason: 'length', stop_reason: null }
@@ -112,7 +139,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
 
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
     // like vLLM, the role chunk goes out with the first generated token, after prefill
-    const r = await engine.generate(promptTokens, maxTokens, abort.signal, {
+    const r = await engine.generate(hashes, promptTokens, maxTokens, abort.signal, {
       onFirstToken: () => {
         if (kind === 'chat') res.write(chunk({ delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }))
       },
@@ -124,7 +151,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
       }
     })
     if (r.aborted) return
-    if (maxTokens === 0) res.write(kind === 'chat' ? chunk({ delta: {}, logprobs: null, finish_reason: 'length' }) : chunk({ text: '', logprobs: null, finish_reason: 'length', stop_reason: null }))
+    cachedTokens = r.cachedTokens
     if (includeUsage) res.write(`data: ${JSON.stringify({ id, object, created: now(), model, choices: [], usage: usage(maxTokens) })}\n\n`)
     res.end('data: [DONE]\n\n')
   }
@@ -170,7 +197,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     }
     if (kind === 'tokenize') {
       const n = countTokens(promptText(body))
-      return send(res, 200, { count: n, max_model_len: maxModelLen, tokens: Array.from({ length: n }, (_, i) => i) })
+      return send(res, 200, { count: n, max_model_len: maxModelLen, tokens: tokenize(promptText(body)) })
     }
     if (typeof body.model !== 'string' || !served.has(body.model)) {
       return vllmError(res, 404, 'NotFoundError', `The model \`${String(body.model)}\` does not exist.`, 'model')

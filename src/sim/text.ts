@@ -1,8 +1,32 @@
 import { createHash } from 'node:crypto'
+import { encode } from 'gpt-tokenizer'
+import type { Hash64 } from '../routing/prefix/prefix-index.js'
+import { BLOCK_TOKENS } from './engine.js'
 
-/** Rough token count like a BPE tokenizer on English (~4 characters a token). */
+/** The simulator's one tokenizer: OpenAI's BPE (gpt-tokenizer, shipped in the package). */
+export function tokenize(text: string): number[] {
+  return text.length === 0 ? [] : encode(text)
+}
+
 export function countTokens(text: string): number {
-  return text.length === 0 ? 0 : Math.max(1, Math.ceil(text.length / 4))
+  return tokenize(text).length
+}
+
+/**
+ * vLLM-style block hashes: each full block of BLOCK_TOKENS token ids hashed with the previous
+ * block's hash as seed, so equal hashes mean equal prefixes.
+ */
+export function tokenBlockHashes(tokens: readonly number[], hash: Hash64): bigint[] {
+  const out: bigint[] = []
+  const block = new Uint32Array(BLOCK_TOKENS)
+  const bytes = new Uint8Array(block.buffer)
+  let seed = 0n
+  for (let end = BLOCK_TOKENS; end <= tokens.length; end += BLOCK_TOKENS) {
+    for (let i = 0; i < BLOCK_TOKENS; i++) block[i] = tokens[end - BLOCK_TOKENS + i]
+    seed = hash(bytes, seed)
+    out.push(seed)
+  }
+  return out
 }
 
 const WORDS = ['the', 'model', 'answers', 'with', 'simulated', 'tokens', 'from', 'brixgate', 'sim', 'and', 'more', 'words', 'follow', 'here']
@@ -24,17 +48,20 @@ export function embed(text: string, dims = 16): number[] {
   return v.map((x) => x / norm)
 }
 
-/** Text of the prompt as vLLM would see it: chat messages' contents joined, or the prompt. */
+/**
+ * The prompt as the engine sees it. Chat messages go through a simple template
+ * (`<|role|>content` per message), so the whole conversation is the prefix; else the prompt.
+ */
 export function promptText(body: Record<string, unknown>): string {
   if (Array.isArray(body.messages)) {
     return body.messages
       .map((m) => {
-        const c = (m as { content?: unknown })?.content
-        if (typeof c === 'string') return c
-        if (Array.isArray(c)) return c.map((p) => (typeof p?.text === 'string' ? p.text : '')).join('')
-        return ''
+        const msg = m as { role?: unknown; content?: unknown }
+        const c = msg?.content
+        const content = typeof c === 'string' ? c : Array.isArray(c) ? c.map((p) => (typeof p?.text === 'string' ? p.text : '')).join('') : ''
+        return `<|${typeof msg?.role === 'string' ? msg.role : 'user'}|>${content}\n`
       })
-      .join('\n')
+      .join('')
   }
   const p = body.prompt ?? body.input
   if (typeof p === 'string') return p

@@ -1,0 +1,85 @@
+import t from 'tap'
+import { KvCache } from '../../src/sim/kv-cache.js'
+import { BLOCK_TOKENS, SimEngine } from '../../src/sim/engine.js'
+import { gpuProfile } from '../../src/sim/profiles.js'
+import { createHasher } from '../../src/routing/prefix/prefix-index.js'
+import { tokenBlockHashes, tokenize } from '../../src/sim/text.js'
+import { startSim } from '../../src/sim/server.js'
+import { chat, post } from '../helpers/http.js'
+
+const engine = (kvTokens: number, maxBatch = 64) => new SimEngine({ model: 'm', profile: gpuProfile('a100'), timeScale: 0, kvTokens, maxBatch })
+const run = (e: SimEngine, hashes: bigint[], prompt: number, out: number, signal = new AbortController().signal) => e.generate(hashes, prompt, out, signal, { onToken: () => undefined })
+const ids = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => BigInt(i + 1 + offset * 1_000_000))
+
+t.test('KV cache: shared prefix blocks are held once and kept for reuse (LRU)', async (t) => {
+  const kv = new KvCache(10)
+  t.equal(kv.acquire(ids(4), 1), 0, 'cold')
+  t.equal(kv.acquire(ids(4), 1), 4, 'the same prefix while held: 4 hits')
+  t.equal(kv.usage, 6 / 10, '4 shared + 2 private blocks')
+  kv.release(ids(4), 1)
+  kv.release(ids(4), 1)
+  t.equal(kv.usage, 0)
+  t.equal(kv.cachedPrefix(ids(4)), 4, 'released blocks stay cached')
+  t.equal(kv.acquire(ids(8, 1), 2), 0, 'another prompt fits by evicting idle blocks')
+  t.equal(kv.cachedPrefix(ids(4)), 0, 'the idle prefix was evicted for it')
+  t.equal(kv.acquire(ids(1, 2), 1), undefined, 'no room while 10 blocks are held')
+})
+
+t.test('engine: a repeated prefix is served from the cache', async (t) => {
+  const hash = await createHasher()
+  const e = engine(100_000)
+  const system = tokenize('You are the support assistant of ACME. '.repeat(50))
+  const a = [...system, ...tokenize('first question')]
+  const b = [...system, ...tokenize('another question')]
+  const first = await run(e, tokenBlockHashes(a, hash), a.length, 4)
+  const second = await run(e, tokenBlockHashes(b, hash), b.length, 4)
+  t.equal(first.cachedTokens, 0)
+  t.equal(second.cachedTokens, Math.floor(system.length / BLOCK_TOKENS) * BLOCK_TOKENS, 'every full block of the shared prefix')
+  const metrics = await e.metrics.metrics()
+  t.match(metrics, new RegExp(`vllm:prefix_cache_hits_total\\{model_name="m"\\} ${second.cachedTokens}`))
+  t.match(metrics, new RegExp(`vllm:prefix_cache_queries_total\\{model_name="m"\\} ${a.length + b.length}`))
+})
+
+t.test('engine: requests wait when the batch or the KV cache is full, then all finish', async (t) => {
+  const e = engine(16 * 20, 2) // 20 blocks, 2 running at most
+  const jobs = Array.from({ length: 6 }, (_, i) => run(e, ids(4, i + 10), 64, 8))
+  await new Promise((r) => setImmediate(r))
+  t.equal(e.stats.running, 2)
+  t.equal(e.stats.waiting, 4)
+  t.match(await e.metrics.metrics(), /vllm:num_requests_waiting\{model_name="m"\} 4/)
+  const results = await Promise.all(jobs)
+  t.ok(results.every((r) => !r.aborted))
+  t.same(e.stats, { running: 0, waiting: 0, kvUsage: 0 })
+})
+
+t.test('engine: a cache that fills during decoding preempts and recomputes', async (t) => {
+  const e = engine(16 * 12, 8) // 12 blocks
+  const outputs = await Promise.all([0, 1, 2].map((i) => run(e, ids(2, i + 20), 32, 64)))
+  t.ok(outputs.every((r) => !r.aborted), 'all finish despite preemption')
+  t.match(await e.metrics.metrics(), /vllm:num_preemptions_total\{model_name="m"\} [1-9]/)
+  t.equal(e.stats.kvUsage, 0)
+})
+
+t.test('engine: abort frees the slot and the blocks', async (t) => {
+  const e = new SimEngine({ model: 'm', profile: gpuProfile('a100'), timeScale: 1, kvTokens: 1600 })
+  const ac = new AbortController()
+  const job = run(e, ids(4, 30), 64, 10_000, ac.signal)
+  await new Promise((r) => setTimeout(r, 20))
+  t.equal(e.stats.running, 1)
+  ac.abort()
+  t.same(await job, { aborted: true, cachedTokens: 0 })
+  t.same(e.stats, { running: 0, waiting: 0, kvUsage: 0 })
+})
+
+t.test('HTTP: cached_tokens in usage; too large for the KV cache → 400', async (t) => {
+  const sim = await startSim({ model: 'm', timeScale: 0, kvTokens: 4096 })
+  t.teardown(() => sim.close())
+  const body = { model: 'm', messages: [{ role: 'system', content: 'Shared instructions. '.repeat(40) }, { role: 'user', content: 'q' }], max_tokens: 2 }
+  await (await post(`${sim.url}/v1/chat/completions`, body)).json()
+  const again = (await (await post(`${sim.url}/v1/chat/completions`, body)).json()) as { usage: { prompt_tokens_details: { cached_tokens: number } } }
+  t.ok(again.usage.prompt_tokens_details.cached_tokens > 100)
+  const huge = await post(`${sim.url}/v1/chat/completions`, chat('m', { max_tokens: 5000 }))
+  t.equal(huge.status, 400)
+  const tok = (await (await post(`${sim.url}/tokenize`, { model: 'm', prompt: 'hello world' })).json()) as { count: number }
+  t.equal(tok.count, 2, 'the BPE tokenizer: "hello world" is 2 tokens')
+})
