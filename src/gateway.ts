@@ -85,7 +85,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
     opts.clock
   )
   const auth = new Authenticator(config.auth)
-  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
+  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, prefilling: new InflightTracker(), perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
   const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger })
 
   let closing: Promise<void> | undefined

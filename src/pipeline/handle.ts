@@ -31,6 +31,8 @@ export interface PipelineDeps {
   registry: PodRegistry
   strategies: StrategyRegistry
   inflight: InflightTracker
+  /** Requests sent but without a first byte yet, per pod address. */
+  prefilling: InflightTracker
   perf: PerfTracker
   scraper: MetricsScraper
   pools: UpstreamPools
@@ -55,6 +57,8 @@ interface Flight {
   /** When the request was sent to the pod, and when its first body byte came back. */
   sentAt?: number
   firstByteAt?: number
+  /** Ends the request's "waiting for its first token" state. */
+  firstByte?: () => void
   /** Set once the model is known to exist (keeps metric labels bounded). */
   model?: string
   /** Raised when the client goes away. */
@@ -85,6 +89,7 @@ export class InferencePipeline {
   constructor(private readonly deps: PipelineDeps) {
     this.stats = {
       inflight: (p) => deps.inflight.get(p.address),
+      prefilling: (p) => deps.prefilling.get(p.address),
       metrics: (p) => deps.scraper.get(p),
       perf: (p) => deps.perf.get(p)
     }
@@ -180,7 +185,13 @@ export class InferencePipeline {
       if (deps.config.routing.explain) reply.header('x-routing-reason', `${decision.reason}; pod=${pod.name}`)
       deps.metrics.decisions.inc({ strategy: strategy.name, pod: pod.name })
       if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: strategy.name }, decision.prefixMatch)
-      const release = deps.inflight.acquire(pod.address)
+      const releaseInflight = deps.inflight.acquire(pod.address)
+      const firstByte = deps.prefilling.acquire(pod.address)
+      flight.firstByte = firstByte
+      const release = () => {
+        firstByte()
+        releaseInflight()
+      }
       const sentAt = performance.now()
       flight.sentAt = sentAt
       let response: Dispatcher.ResponseData
@@ -236,7 +247,7 @@ export class InferencePipeline {
       this.done(flight, status)
       return
     }
-    let json: { usage?: { total_tokens?: unknown; prompt_tokens?: unknown; completion_tokens?: unknown } }
+    let json: { usage?: { total_tokens?: unknown; prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: unknown } }
     try {
       json = JSON.parse(raw.toString('utf8'))
     } catch {
@@ -281,7 +292,10 @@ export class InferencePipeline {
       let failed = false
       try {
         for await (const chunk of response.body) {
-          flight.firstByteAt ??= performance.now()
+          if (flight.firstByteAt === undefined) {
+            flight.firstByteAt = performance.now()
+            flight.firstByte?.()
+          }
           await write(sseRelay.push(chunk as Buffer))
         }
         await write(sseRelay.end())
@@ -308,14 +322,16 @@ export class InferencePipeline {
   }
 
   /** Feeds what a finished request taught us back to speed estimates and stateful strategies. */
-  private completed(flight: Flight, usage: { prompt_tokens?: unknown; completion_tokens?: unknown } | undefined): void {
+  private completed(flight: Flight, usage: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: unknown } | undefined): void {
     const pod = flight.pod
     if (!pod || flight.sentAt === undefined) return
     const promptTokens = typeof usage?.prompt_tokens === 'number' ? usage.prompt_tokens : 0
     const completionTokens = typeof usage?.completion_tokens === 'number' ? usage.completion_tokens : 0
     const now = performance.now()
+    const details = usage?.prompt_tokens_details as { cached_tokens?: unknown } | null | undefined
     this.deps.perf.observe(pod, {
       promptTokens,
+      cachedTokens: typeof details?.cached_tokens === 'number' ? details.cached_tokens : undefined,
       completionTokens,
       e2eMs: now - flight.sentAt,
       ttftMs: flight.firstByteAt !== undefined ? flight.firstByteAt - flight.sentAt : undefined

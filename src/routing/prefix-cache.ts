@@ -68,8 +68,14 @@ export function cacheAwareStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
     input.pods.map((p) => {
       const perf = input.stats.perf(p)
       const cachedShare = hashes.length > 0 ? (counts.get(p.id) ?? 0) / hashes.length : 0
-      const queue = input.stats.inflight(p) + (input.stats.metrics(p)?.waiting ?? 0)
-      return input.request.promptTokens * (1 - cachedShare) * perf.prefillMsPerToken + queue * perf.ttftMs
+      // prefills run one after another: the wait is the prefills queued in front of this one;
+      // requests already decoding only slow each step a little
+      const queued = input.stats.prefilling(p) + (input.stats.metrics(p)?.waiting ?? 0)
+      const decoding = Math.max(0, input.stats.inflight(p) - input.stats.prefilling(p))
+      const prefill = input.request.promptTokens * (1 - cachedShare) * perf.prefillMsPerToken
+      // caching a new prefix on a full pod evicts other prefixes that will cost as much again later
+      const eviction = prefill * (input.stats.metrics(p)?.kvCacheUsage ?? 0)
+      return prefill + eviction + queued * perf.ttftMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
     })
   return {
     name: 'cache-aware',

@@ -20,6 +20,8 @@ export interface RoutingRequest {
 export interface PodStats {
   /** Requests this gateway has open on the pod. */
   inflight(pod: Pod): number
+  /** Of those, the ones still waiting for their first token (in the pod's prefill queue). */
+  prefilling(pod: Pod): number
   /** Fresh scraped vLLM metrics, or undefined (stale or missing: use in-flight counts). */
   metrics(pod: Pod): PodMetrics | undefined
   /** Gateway-measured speed (seeded from the GPU label before any measurement). */

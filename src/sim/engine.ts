@@ -81,6 +81,17 @@ export class SimEngine {
     return { running: this.running.length, waiting: this.waiting.length, kvUsage: this.kv.usage }
   }
 
+  /** A cold start for benchmarks: empties the prefix cache and zeroes the counters (idle engine only). */
+  reset(): void {
+    this.kv.dropIdle()
+    this.metrics.resetMetrics()
+    for (const metric of Object.values(this.m)) {
+      if (metric instanceof Gauge) metric.set(this.labels, 0)
+      else if (metric instanceof Histogram) metric.zero(this.labels)
+      else if (metric !== this.m.success) metric.inc(this.labels, 0)
+    }
+  }
+
   /** Whether a request can ever fit in the KV cache (vLLM refuses longer ones). */
   fits(promptTokens: number, outputTokens: number): boolean {
     return Math.ceil((promptTokens + outputTokens) / BLOCK_TOKENS) + 1 <= this.kv.capacity

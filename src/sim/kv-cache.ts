@@ -71,6 +71,11 @@ export class KvCache {
     return true
   }
 
+  /** Forgets every cached block nobody holds (a cold cache for the next benchmark run). */
+  dropIdle(): void {
+    this.idle.clear()
+  }
+
   /** Releases a request's blocks; its named blocks stay cached while space allows. */
   release(hashes: readonly bigint[], extra: number): void {
     for (const h of hashes) {

@@ -178,6 +178,11 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
       res.writeHead(200, { 'content-type': engine.metrics.contentType })
       return void res.end(text)
     }
+    if (req.method === 'POST' && path === '/sim/reset') {
+      // not vLLM: lets benchmarks start every run from a cold cache without restarting pods
+      engine.reset()
+      return void res.writeHead(204).end()
+    }
     const routes: Record<string, 'chat' | 'completions' | 'embeddings' | 'tokenize'> = {
       '/v1/chat/completions': 'chat',
       '/v1/completions': 'completions',

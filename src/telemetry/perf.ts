@@ -15,6 +15,8 @@ export interface PodPerf {
 
 export interface Completion {
   promptTokens: number
+  /** Prompt tokens the engine served from its prefix cache (usage.prompt_tokens_details.cached_tokens). */
+  cachedTokens?: number
   completionTokens: number
   /** Only streams know when the first token came. */
   ttftMs?: number
@@ -31,6 +33,7 @@ const SEEDS: Record<string, Omit<PodPerf, 'measured'>> = {
 const DEFAULT_SEED = { ttftMs: 60, tpotMs: 15, prefillMsPerToken: 0.06, e2eMs: 2000 }
 const GPU_LABELS = ['gpu', 'model.aibrix.ai/gpu', 'nvidia.com/gpu.product', 'accelerator']
 const ALPHA = 0.2
+const MIN_PREFILL_SAMPLE = 256
 
 export function gpuOf(pod: Pod): string | undefined {
   for (const key of GPU_LABELS) {
@@ -57,7 +60,9 @@ export class PerfTracker {
     next.e2eMs = p.measured ? ewma(p.e2eMs, c.e2eMs) : c.e2eMs
     if (c.ttftMs !== undefined) {
       next.ttftMs = p.measured ? ewma(p.ttftMs, c.ttftMs) : c.ttftMs
-      if (c.promptTokens > 0) next.prefillMsPerToken = ewma(p.prefillMsPerToken, c.ttftMs / c.promptTokens)
+      // prefill speed is learned only from requests that really computed a sizeable prompt
+      const computed = c.promptTokens - (c.cachedTokens ?? 0)
+      if (computed >= MIN_PREFILL_SAMPLE) next.prefillMsPerToken = ewma(p.prefillMsPerToken, c.ttftMs / computed)
       if (c.completionTokens > 1) next.tpotMs = p.measured ? ewma(p.tpotMs, (c.e2eMs - c.ttftMs) / (c.completionTokens - 1)) : (c.e2eMs - c.ttftMs) / (c.completionTokens - 1)
     } else if (c.completionTokens > 0) {
       // non-streamed: only the whole duration is known

@@ -20,6 +20,8 @@ const basePerf: PodPerf = { ttftMs: 50, tpotMs: 10, prefillMsPerToken: 0.05, e2e
 
 export interface Scenario {
   inflight?: Record<string, number>
+  /** Defaults to the in-flight counts (every request still before its first token). */
+  prefilling?: Record<string, number>
   metrics?: Record<string, Partial<PodMetrics>>
   perf?: Record<string, Partial<PodPerf>>
   text?: string
@@ -46,6 +48,7 @@ export function input(pods: readonly Pod[], s: Scenario = {}): RoutingInput {
     pods,
     stats: {
       inflight: (p) => s.inflight?.[p.name] ?? 0,
+      prefilling: (p) => s.prefilling?.[p.name] ?? s.inflight?.[p.name] ?? 0,
       metrics: (p) => (s.metrics?.[p.name] ? { at: 0, ...s.metrics[p.name] } : undefined),
       perf: (p) => ({ ...basePerf, ...s.perf?.[p.name] })
     },

@@ -1,0 +1,138 @@
+/**
+ * Workloads of the routing benchmark, scaled down from the public ones (parameters in
+ * docs/benchmarks.md). Each yields request bodies; arrivals are Poisson at the asked rate.
+ */
+
+/** Deterministic PRNG (mulberry32), so every strategy sees the same requests. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const VOCAB = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu policy customer invoice account region support ticket billing contract renewal'.split(' ')
+
+/** About `tokens` tokens of distinct text for a seed (≈ one BPE token per word). */
+export function text(seed: number, tokens: number): string {
+  const r = rng(seed)
+  const words: string[] = []
+  for (let i = 0; i < tokens; i++) words.push(VOCAB[Math.floor(r() * VOCAB.length)] + (r() < 0.1 ? '.' : ''))
+  return words.join(' ')
+}
+
+/** Zipf(s) sampler over n items. */
+function zipf(n: number, s: number, r: () => number): () => number {
+  const weights = Array.from({ length: n }, (_, i) => 1 / (i + 1) ** s)
+  const total = weights.reduce((a, b) => a + b, 0)
+  const cdf: number[] = []
+  let acc = 0
+  for (const w of weights) cdf.push((acc += w / total))
+  return () => {
+    const u = r()
+    let i = 0
+    while (i < n - 1 && cdf[i] < u) i++
+    return i
+  }
+}
+
+export interface Body {
+  model: string
+  messages: { role: string; content: string }[]
+  max_tokens: number
+  stream: true
+}
+
+export interface Workload {
+  name: string
+  description: string
+  /** Cluster: GPU profile per pod. */
+  gpus: string[]
+  /** Simulated request rates (req/s) to run at. */
+  rates: number[]
+  /** The next request; `conversation` requests must wait for their previous turn (multi-turn). */
+  next(r: () => number): { body: Body; conversation?: number }
+  /** Multi-turn: record the assistant's answer into the conversation. */
+  answered?(conversation: number, answer: string): void
+}
+
+const chat = (system: string, user: string, maxTokens: number): Body => ({
+  model: 'm',
+  messages: [
+    { role: 'system', content: system },
+    { role: 'user', content: user }
+  ],
+  max_tokens: maxTokens,
+  stream: true
+})
+
+/** Pods per cluster and their KV capacity (tokens), shared by all workloads. */
+export const CLUSTER = { pods: 4, kvTokens: 12_000, maxBatch: 32 }
+
+export function workloads(): Workload[] {
+  const b2bPrompts = Array.from({ length: 16 }, (_, g) => text(1000 + g, 2000))
+  const gspPrompts = Array.from({ length: 32 }, (_, g) => text(2000 + g, 800))
+  const conversations: { role: string; content: string }[][] = Array.from({ length: 24 }, (_, c) => [{ role: 'system', content: text(3000 + c, 300) }])
+  const busy = new Set<number>()
+  let q = 0
+  type Next = (r: () => number) => Body | { body: Body; conversation?: number }
+  const mk = (name: string, description: string, gpus: string[], rates: number[], next: Next, extra: Partial<Workload> = {}): Workload => ({
+    name,
+    description,
+    gpus,
+    rates,
+    ...extra,
+    next: (r) => normalise(next(r))
+  })
+  const a100s = Array(CLUSTER.pods).fill('a100')
+  return [
+    mk('b2b-saas', '16 tenants × 2000-token system prompt (working set ≈ 67 % of cluster KV, 2.7× one pod), 30-token questions, 16-token answers', a100s, [6, 12], (r) =>
+      chat(b2bPrompts[Math.floor(r() * b2bPrompts.length)], text(10_000 + q++, 30), 16)
+    ),
+    mk('gsp', 'SGLang generated-shared-prefix: 32 groups × 800-token prefix, 60-token questions, 32-token answers, uniform', a100s, [10, 20], (r) =>
+      chat(gspPrompts[Math.floor(r() * gspPrompts.length)], text(20_000 + q++, 60), 32)
+    ),
+    (() => {
+      let pick: (() => number) | undefined
+      return mk('gsp-zipf', 'as gsp, group popularity Zipf(1.1)', a100s, [10, 20], (r) => {
+        pick ??= zipf(gspPrompts.length, 1.1, r)
+        return chat(gspPrompts[pick()], text(30_000 + q++, 60), 32)
+      })
+    })(),
+    mk(
+      'multi-turn',
+      '24 conversations, 300-token system prompt, each turn adds a 60-token question and the 32-token answer to the history',
+      a100s,
+      [8, 16],
+      (r) => {
+        // a conversation waits for its answer before its next turn
+        const free = conversations.map((_, i) => i).filter((i) => !busy.has(i))
+        const c = free.length > 0 ? free[Math.floor(r() * free.length)] : Math.floor(r() * conversations.length)
+        busy.add(c)
+        conversations[c].push({ role: 'user', content: text(40_000 + q++, 60) })
+        if (conversations[c].length > 40) conversations[c].splice(1, 2) // keep within the context window
+        return { body: { model: 'm', messages: [...conversations[c]], max_tokens: 32, stream: true }, conversation: c }
+      },
+      {
+        answered: (c, answer) => {
+          conversations[c].push({ role: 'assistant', content: answer })
+          busy.delete(c)
+        }
+      }
+    ),
+    mk('low-sharing', 'ShareGPT-like control: unique prompts of 100–1500 tokens, 16–128-token answers', a100s, [8, 16], (r) =>
+      chat('', text(50_000 + q++, 100 + Math.floor(r() * 1400)), 16 + Math.floor(r() * 112))
+    ),
+    mk('heterogeneous', 'low-sharing traffic on a mixed cluster: l4, a10g, a100, h100', ['l4', 'a10g', 'a100', 'h100'], [3, 6], (r) =>
+      chat('', text(60_000 + q++, 100 + Math.floor(r() * 900)), 16 + Math.floor(r() * 48))
+    )
+  ]
+}
+
+function normalise(x: Body | { body: Body; conversation?: number }): { body: Body; conversation?: number } {
+  return 'body' in x ? x : { body: x }
+}
