@@ -75,7 +75,9 @@ async function startGatewayFor(addresses: string[], gpus: string[], strategy: st
 }
 
 /** One run: Poisson arrivals at `rate` simulated req/s for SIM_SECONDS against a fresh gateway. */
-async function runOnce(w: Workload, addresses: string[], strategy: string, rate: number, seed: number): Promise<RunResult> {
+async function runOnce(name: string, addresses: string[], strategy: string, rate: number, seed: number): Promise<RunResult> {
+  // a fresh workload per run: multi-turn histories must not carry over from another strategy's run
+  const w = workloads().find((x) => x.name === name)!
   await resetPods(addresses)
   const { gateway, url } = await startGatewayFor(addresses, w.gpus, strategy)
   const pool = new Pool(url, { connections: 256 })
@@ -162,7 +164,7 @@ async function runOnce(w: Workload, addresses: string[], strategy: string, rate:
 
 async function main(): Promise<void> {
   const all = workloads().filter((w) => !only || only.includes(w.name))
-  const chosen = quick ? all.filter((w) => ['b2b-saas', 'low-sharing'].includes(w.name)) : all
+  const chosen = quick && !only ? all.filter((w) => ['b2b-saas', 'low-sharing'].includes(w.name)) : all
   const rows: string[] = []
   const charts: string[] = []
   const began = Date.now()
@@ -177,7 +179,7 @@ async function main(): Promise<void> {
         const results = new Map<string, RunResult[]>()
         for (let rep = 0; rep < REPS; rep++) {
           for (const s of STRATEGIES) {
-            const res = await runOnce(w, addresses, s, rate, 1000 * rep + 7)
+            const res = await runOnce(w.name, addresses, s, rate, 1000 * rep + 7)
             results.set(s, [...(results.get(s) ?? []), res])
             process.stderr.write(`${w.name} rate=${rate} rep=${rep + 1} ${s}: ttft p90 ${res.ttftP90.toFixed(0)} ms, hit ${(res.hitRate * 100).toFixed(0)}%, ok ${(res.success * 100).toFixed(0)}%\n`)
           }
