@@ -17,6 +17,7 @@ import { createHasher } from './routing/prefix/prefix-index.js'
 import { builtinStrategies, StrategyRegistry } from './routing/registry.js'
 import type { Strategy } from './routing/strategy.js'
 import { buildApp } from './server/app.js'
+import { FleetInflight } from './telemetry/fleet-inflight.js'
 import { InflightTracker } from './telemetry/inflight.js'
 import { PerfTracker } from './telemetry/perf.js'
 import { MetricsScraper } from './telemetry/scraper.js'
@@ -84,8 +85,9 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
     new Map((config.discovery.static?.models ?? []).filter((m) => m.requestsPerSecond).map((m) => [m.name, m.requestsPerSecond as number])),
     opts.clock
   )
+  const fleet = store instanceof RedisLimitStore && t.fleetSyncMs > 0 ? new FleetInflight(store.redis, inflight, t.fleetSyncMs, logger) : undefined
   const auth = new Authenticator(config.auth)
-  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, prefilling: new InflightTracker(), perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
+  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, prefilling: new InflightTracker(), fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
   const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger })
 
   let closing: Promise<void> | undefined
@@ -99,6 +101,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
       // Discovery runs in the background: /readyz says when it has synced.
       void kubernetes?.start().then(() => adapterPoller?.start())
       if (t.scrapeIntervalMs > 0) scraper.start()
+      fleet?.start()
       const addr = app.server.address()
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host
@@ -113,6 +116,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
         app.server.closeAllConnections()
         await closed
         adapterPoller?.stop()
+        await fleet?.stop()
         scraper.stop()
         await kubernetes?.stop()
         await Promise.race([pools.close(), new Promise((r) => setTimeout(r, 100).unref())])

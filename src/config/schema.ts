@@ -107,7 +107,9 @@ const telemetry = z.strictObject({
   scrapeTimeoutMs: positiveInt.default(1000),
   scrapeConcurrency: positiveInt.default(16),
   /** Scraped values older than this are ignored. */
-  staleAfterMs: positiveInt.default(10_000)
+  staleAfterMs: positiveInt.default(10_000),
+  /** With rateLimit.store redis: how often replicas share their in-flight counts (0 = never). */
+  fleetSyncMs: z.number().int().min(0).default(500)
 })
 
 export const configSchema = z.strictObject({

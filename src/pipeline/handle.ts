@@ -33,6 +33,8 @@ export interface PipelineDeps {
   inflight: InflightTracker
   /** Requests sent but without a first byte yet, per pod address. */
   prefilling: InflightTracker
+  /** Requests other gateway replicas have open, per pod address (0 without Redis). */
+  fleetInflight: (address: string) => number
   perf: PerfTracker
   scraper: MetricsScraper
   pools: UpstreamPools
@@ -77,6 +79,9 @@ const DEFAULT_OUTPUT_TOKENS = 128
 /** Failures that happened talking to the pod (flagged x-error-streaming for stream requests). */
 const UPSTREAM_KINDS = new Set(['upstream_timeout', 'upstream_unreachable', 'upstream_unmarshal'])
 
+/** Metric label of a strategy: mixes are client-defined strings, so they share one label. */
+const strategyLabel = (s: Strategy | undefined) => (!s ? '' : /[:,]/.test(s.name) ? 'mix' : s.name)
+
 const sseErrorEvent = (message: string, code: string): Buffer =>
   Buffer.from(`data: ${JSON.stringify(errorBody(502, message, code))}\n\n`)
 
@@ -88,7 +93,7 @@ export class InferencePipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     this.stats = {
-      inflight: (p) => deps.inflight.get(p.address),
+      inflight: (p) => deps.inflight.get(p.address) + deps.fleetInflight(p.address),
       prefilling: (p) => deps.prefilling.get(p.address),
       metrics: (p) => deps.scraper.get(p),
       perf: (p) => deps.perf.get(p)
@@ -183,8 +188,8 @@ export class InferencePipeline {
       reply.header('target-pod-ip', pod.address)
       if (decision.headers) reply.headers(decision.headers)
       if (deps.config.routing.explain) reply.header('x-routing-reason', `${decision.reason}; pod=${pod.name}`)
-      deps.metrics.decisions.inc({ strategy: strategy.name, pod: pod.name })
-      if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: strategy.name }, decision.prefixMatch)
+      deps.metrics.decisions.inc({ strategy: strategyLabel(strategy), pod: pod.name })
+      if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: strategyLabel(strategy) }, decision.prefixMatch)
       const releaseInflight = deps.inflight.acquire(pod.address)
       const firstByte = deps.prefilling.acquire(pod.address)
       flight.firstByte = firstByte
@@ -363,7 +368,7 @@ export class InferencePipeline {
     flight.finished = true
     const seconds = (performance.now() - flight.started) / 1000
     const stream = flight.parsed?.stream ? 'true' : 'false'
-    this.deps.metrics.requests.inc({ model: flight.model ?? '', endpoint: flight.endpoint, status: String(status), strategy: flight.strategy?.name ?? '' })
+    this.deps.metrics.requests.inc({ model: flight.model ?? '', endpoint: flight.endpoint, status: String(status), strategy: strategyLabel(flight.strategy) })
     this.deps.metrics.duration.observe({ endpoint: flight.endpoint, stream }, seconds)
     this.deps.logger.debug({ requestId: flight.requestId, model: flight.parsed?.model, pod: flight.pod?.name, status, ms: Math.round(seconds * 1000) }, 'request')
   }

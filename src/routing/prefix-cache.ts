@@ -22,36 +22,23 @@ export function prefixCacheStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
   return {
     name: 'prefix-cache',
     pick(input) {
-      const { pods, stats } = input
+      const { stats } = input
       const hashes = blockHashes(input.request.text(), cfg.blockSize, hash)
-      const loads = pods.map((p) => stats.inflight(p))
+      const loads = input.pods.map((p) => stats.inflight(p))
       const min = Math.min(...loads)
-      const max = Math.max(...loads)
-      let pod: Pod
-      let reason: string
-      let matched = 0
-      let counts = new Map<string, number>()
-      if (max - min > cfg.imbalanceAbsCount) {
-        pod = leastLoaded(input, pods)
-        reason = `imbalance ${max - min} > ${cfg.imbalanceAbsCount}: least loaded`
-      } else {
-        counts = index.match(hashes, new Set(pods.map((p) => p.id)))
-        const best = Math.max(0, ...counts.values())
-        const mean = loads.reduce((a, b) => a + b, 0) / loads.length
-        const sigma = Math.sqrt(loads.reduce((a, b) => a + (b - mean) ** 2, 0) / loads.length)
-        const eligible = best > 0 ? pods.filter((p) => counts.get(p.id) === best && stats.inflight(p) <= mean + cfg.stdDevFactor * sigma) : []
-        if (eligible.length > 0) {
-          pod = leastLoaded(input, eligible)
-          matched = best
-          reason = `prefix match ${best}/${hashes.length} blocks`
-        } else {
-          pod = leastLoaded(input, pods)
-          reason = best > 0 ? 'matching pods overloaded: least loaded' : 'no prefix match: least loaded'
-        }
-      }
+      const imbalanced = Math.max(...loads) - min > cfg.imbalanceAbsCount
+      // under imbalance only the least-loaded pods are candidates (SPEC §7)
+      const pods = imbalanced ? input.pods.filter((p) => stats.inflight(p) === min) : input.pods
+      const counts = index.match(hashes, new Set(pods.map((p) => p.id)))
+      const best = Math.max(0, ...counts.values())
+      const mean = loads.reduce((a, b) => a + b, 0) / loads.length
+      const sigma = Math.sqrt(loads.reduce((a, b) => a + (b - mean) ** 2, 0) / loads.length)
+      const eligible = best > 0 ? pods.filter((p) => counts.get(p.id) === best && stats.inflight(p) <= mean + cfg.stdDevFactor * sigma) : []
+      const pod = leastLoaded(input, eligible.length > 0 ? eligible : pods)
+      const matched = eligible.length > 0 ? best : 0
+      const reason = `${imbalanced ? 'imbalanced: least-loaded candidates, ' : ''}${matched > 0 ? `prefix match ${matched}/${hashes.length} blocks` : best > 0 ? 'matching pods overloaded: least loaded' : 'no prefix match: least loaded'}`
       index.insert(hashes, pod.id, counts.get(pod.id) ?? 0)
-      const prefixMatch = hashes.length > 0 ? matched / hashes.length : 0
-      return { pod, reason: `prefix-cache ${reason}, inflight=${stats.inflight(pod)}`, prefixMatch }
+      return { pod, reason: `prefix-cache ${reason}, inflight=${stats.inflight(pod)}`, prefixMatch: hashes.length > 0 ? matched / hashes.length : 0 }
     }
   }
 }
