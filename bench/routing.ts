@@ -16,7 +16,7 @@ import { parseConfig } from '../src/config/load.js'
 import { createGateway, type Gateway } from '../src/gateway.js'
 import { silentLogger } from '../src/observability/logger.js'
 import { startChild } from './lib.js'
-import { CLUSTER, rng, workloads, type Workload } from './routing/workloads.js'
+import { CLUSTER, rng, workloads } from './routing/workloads.js'
 import { lineChart } from './routing/svg.js'
 
 const quick = process.argv.includes('--quick')

@@ -60,9 +60,15 @@ export function cacheAwareStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
       const queued = input.stats.prefilling(p) + (input.stats.metrics(p)?.waiting ?? 0)
       const decoding = Math.max(0, input.stats.inflight(p) - input.stats.prefilling(p))
       const prefill = input.request.promptTokens * (1 - cachedShare) * perf.prefillMsPerToken
-      // caching a new prefix on a full pod evicts other prefixes that will cost as much again later
-      const eviction = prefill * (input.stats.metrics(p)?.kvCacheUsage ?? 0)
-      return prefill + eviction + queued * perf.ttftMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
+      // caching a new prefix on a full pod evicts other prefixes, which cost as much again later —
+      // in so far as the pod's cache is being reused at all (its prefix hit rate)
+      const m = input.stats.metrics(p)
+      const reuse = m?.prefixQueries ? (m.prefixHits ?? 0) / m.prefixQueries : 0
+      const eviction = prefill * (m?.kvCacheUsage ?? 0) * reuse
+      // each queued prefill costs about a first token's time; measured TTFT already contains
+      // queueing, so it is capped by what a full prefill of a prompt like this one costs
+      const perQueued = Math.min(perf.ttftMs, input.request.promptTokens * perf.prefillMsPerToken)
+      return prefill + eviction + queued * perQueued + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
     })
   return {
     name: 'cache-aware',
