@@ -85,10 +85,15 @@ export class SimEngine {
   reset(): void {
     this.kv.dropIdle()
     this.metrics.resetMetrics()
-    for (const metric of Object.values(this.m)) {
+    this.zeroSeries(this.m)
+  }
+
+  /** Series exist from the start, as in vLLM (prometheus_client exports labelled zeros). */
+  private zeroSeries(m: ReturnType<SimEngine['createMetrics']>): void {
+    for (const metric of Object.values(m)) {
       if (metric instanceof Gauge) metric.set(this.labels, 0)
       else if (metric instanceof Histogram) metric.zero(this.labels)
-      else if (metric !== this.m.success) metric.inc(this.labels, 0)
+      else if (metric !== m.success) metric.inc(this.labels, 0)
     }
   }
 
@@ -269,13 +274,7 @@ export class SimEngine {
       prefixQueries: c('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.'),
       prefixHits: c('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.')
     }
-    // Series exist from the start, as in vLLM (prometheus_client exports labelled zeros).
-    const labels = { model_name: this.opts.model }
-    for (const metric of Object.values(m)) {
-      if (metric instanceof Gauge) metric.set(labels, 0)
-      else if (metric instanceof Histogram) metric.zero(labels)
-      else if (metric !== m.success) metric.inc(labels, 0)
-    }
+    this.zeroSeries(m)
     new Gauge({ name: 'vllm:cache_config_info', help: 'Information of the LLMEngine CacheConfig', labelNames: ['block_size', 'num_gpu_blocks', 'enable_prefix_caching'], registers: [r] }).set(
       { block_size: String(BLOCK_TOKENS), num_gpu_blocks: String(this.kv.capacity), enable_prefix_caching: 'True' },
       1
