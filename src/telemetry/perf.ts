@@ -55,20 +55,21 @@ export class PerfTracker {
 
   observe(pod: Pod, c: Completion): void {
     if (c.completionTokens <= 0 && c.ttftMs === undefined) return
-    const p = this.get(pod)
-    const next: PodPerf = { ...p, measured: true }
-    next.e2eMs = p.measured ? ewma(p.e2eMs, c.e2eMs) : c.e2eMs
+    let p = this.perf.get(pod.address)
+    const first = p === undefined
+    if (!p) this.perf.set(pod.address, (p = this.get(pod))) // starts from the seed; updated in place (hot path)
+    const blend = (prev: number, sample: number) => (first ? sample : ewma(prev, sample))
+    p.measured = true
+    p.e2eMs = blend(p.e2eMs, c.e2eMs)
     if (c.ttftMs !== undefined) {
-      next.ttftMs = p.measured ? ewma(p.ttftMs, c.ttftMs) : c.ttftMs
+      p.ttftMs = blend(p.ttftMs, c.ttftMs)
       // prefill speed is learned only from requests that really computed a sizeable prompt
       const computed = c.promptTokens - (c.cachedTokens ?? 0)
-      if (computed >= MIN_PREFILL_SAMPLE) next.prefillMsPerToken = ewma(p.prefillMsPerToken, c.ttftMs / computed)
-      if (c.completionTokens > 1) next.tpotMs = p.measured ? ewma(p.tpotMs, (c.e2eMs - c.ttftMs) / (c.completionTokens - 1)) : (c.e2eMs - c.ttftMs) / (c.completionTokens - 1)
+      if (computed >= MIN_PREFILL_SAMPLE) p.prefillMsPerToken = ewma(p.prefillMsPerToken, c.ttftMs / computed)
+      if (c.completionTokens > 1) p.tpotMs = blend(p.tpotMs, (c.e2eMs - c.ttftMs) / (c.completionTokens - 1))
     } else if (c.completionTokens > 0) {
       // non-streamed: only the whole duration is known
-      const perToken = Math.max(0, c.e2eMs - next.ttftMs) / c.completionTokens
-      next.tpotMs = p.measured ? ewma(p.tpotMs, perToken) : perToken
+      p.tpotMs = blend(p.tpotMs, Math.max(0, c.e2eMs - p.ttftMs) / c.completionTokens)
     }
-    this.perf.set(pod.address, next)
   }
 }

@@ -34,7 +34,8 @@ function sum(families: Map<string, { value?: string; labels?: Record<string, str
 /** Parses Prometheus text from a vLLM pod; names with and without the `_total` suffix are accepted. */
 export function parseVllmMetrics(text: string, at: number): PodMetrics {
   const families = new Map<string, { value?: string; labels?: Record<string, string> }[]>()
-  for (const f of parsePrometheusTextFormat(text)) families.set(f.name, f.metrics)
+  // the parser drops a last line without its newline
+  for (const f of parsePrometheusTextFormat(text.endsWith('\n') ? text : text + '\n')) families.set(f.name, f.metrics)
   const lora = families.get('vllm:lora_requests_info')
   // the newest sample (largest value = timestamp) describes the current adapters
   const latest = lora?.reduce<(typeof lora)[number] | undefined>((a, b) => (!a || Number(b.value) > Number(a.value) ? b : a), undefined)
