@@ -11,16 +11,18 @@ const nameSchema = z.strictObject({ name: z.string().min(1).max(256) })
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
-function parseJson<T>(schema: z.ZodType<T>, body: unknown): T {
-  let json: unknown = body
-  if (Buffer.isBuffer(body)) {
-    try {
-      json = JSON.parse(body.toString('utf8'))
-    } catch {
-      throw new GatewayError('bad_body', 'not valid JSON')
-    }
+/** The raw request body as JSON (bodies reach routes as bytes). */
+function jsonOf(body: unknown): unknown {
+  if (!Buffer.isBuffer(body)) return body
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch {
+    throw new GatewayError('bad_body', 'not valid JSON')
   }
-  const r = schema.safeParse(json)
+}
+
+function parseJson<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(jsonOf(body))
   if (!r.success) {
     const i = r.error.issues[0]
     throw new GatewayError('bad_body', `${i.path.join('.') || 'body'}: ${i.message}`)
@@ -61,7 +63,9 @@ export function registerAdminRoutes(app: FastifyInstance, token: string, limiter
     return user ? reply.send(user) : notFound(reply, name)
   }
   const update = async (name: string, body: unknown, reply: FastifyReply) => {
-    const user = parseJson(userSchema, Buffer.isBuffer(body) ? { name, ...JSON.parse(body.toString('utf8') || '{}') } : body)
+    const json = jsonOf(body)
+    // PUT /admin/users/:name may leave the name out of the body
+    const user = parseJson(userSchema, json && typeof json === 'object' && !('name' in json) ? { name, ...json } : json)
     if (user.name !== name) throw new GatewayError('bad_body', 'name in the body differs from the path')
     if (!(await find(name))) return notFound(reply, name)
     await store.putUser(user)
@@ -79,7 +83,6 @@ export function registerAdminRoutes(app: FastifyInstance, token: string, limiter
     admin.addHook('onRequest', guard)
     admin.setErrorHandler((err, _req, reply) => {
       if (err instanceof GatewayError) return sendGatewayError(reply, err)
-      if (err instanceof SyntaxError) return sendGatewayError(reply, new GatewayError('bad_body', 'not valid JSON'))
       return reply.code(503).send(errorBody(503, `User store unavailable: ${(err as Error).message}`, null))
     })
     admin.post('/admin/users', create)
