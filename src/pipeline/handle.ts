@@ -100,11 +100,6 @@ export class InferencePipeline {
     }
   }
 
-  /** Requests (streams included) not finished yet. */
-  get activeRequests(): number {
-    return this.active
-  }
-
   /** Resolves once no request is in flight (for graceful shutdown). */
   idle(): Promise<void> {
     return this.active === 0 ? Promise.resolve() : new Promise((resolve) => this.idleWaiters.push(resolve))

@@ -41,10 +41,6 @@ export class StrategyRegistry {
     return [...this.byName.keys()]
   }
 
-  has(name: string): boolean {
-    return this.byName.has(name)
-  }
-
   /** A name, or a weighted mix "a:2,b:1"; unknown names are the client's error (400). */
   resolve(spec: string): Strategy {
     const name = spec.trim()

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import type { PodRegistry } from '../discovery/registry.js'
-import { GatewayError, errorBody } from '../errors/catalogue.js'
+import { GatewayError } from '../errors/catalogue.js'
 import type { Limiter } from '../limits/limiter.js'
 import type { Logger } from '../observability/logger.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
@@ -97,5 +97,3 @@ export function buildApp(deps: AppDeps): FastifyInstance {
 
   return app
 }
-
-export { errorBody }
