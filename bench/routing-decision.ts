@@ -25,7 +25,7 @@ const pods: Pod[] = Array.from({ length: PODS }, (_, i) => ({
 }))
 const inflight = pods.map((_, i) => (i * 7) % 13)
 const metrics = pods.map((_, i) => ({ at: Date.now(), running: i % 9, waiting: i % 3, kvCacheUsage: (i % 10) / 10, gpuCacheUsage: (i % 10) / 10 }))
-const perf = pods.map((_, i) => ({ ttftMs: 20 + (i % 5) * 10, tpotMs: 5 + (i % 4) * 5, prefillMsPerToken: 0.02 + (i % 3) * 0.03, e2eMs: 1000, measured: true }))
+const perf = pods.map((_, i) => ({ ttftMs: 20 + (i % 5) * 10, tpotMs: 5 + (i % 4) * 5, prefillMsPerToken: 0.02 + (i % 3) * 0.03, e2eMs: 1000, prefillTurnMs: 20, measured: true }))
 const index = new Map(pods.map((p, i) => [p.id, i]))
 // 100 KB: a 90 KB shared context plus a varying question, as a long multi-turn chat would be
 const shared = 'The quick brown fox jumps over the lazy dog. '.repeat(2000).slice(0, 90_000)

@@ -61,6 +61,8 @@ interface Flight {
   firstByteAt?: number
   /** Ends the request's "waiting for its first token" state. */
   firstByte?: () => void
+  /** Requests of this gateway already waiting for a first token on the pod when this one was sent. */
+  queuedAhead?: number
   /** Set once the model is known to exist (keeps metric labels bounded). */
   model?: string
   /** Raised when the client goes away. */
@@ -185,6 +187,7 @@ export class InferencePipeline {
       if (deps.config.routing.explain) reply.header('x-routing-reason', `${decision.reason}; pod=${pod.name}`)
       deps.metrics.decisions.inc({ strategy: strategyLabel(strategy), pod: pod.name })
       if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: strategyLabel(strategy) }, decision.prefixMatch)
+      flight.queuedAhead = deps.prefilling.get(pod.address)
       const releaseInflight = deps.inflight.acquire(pod.address)
       const firstByte = deps.prefilling.acquire(pod.address)
       flight.firstByte = firstByte
@@ -334,7 +337,8 @@ export class InferencePipeline {
       cachedTokens: typeof details?.cached_tokens === 'number' ? details.cached_tokens : undefined,
       completionTokens,
       e2eMs: now - flight.sentAt,
-      ttftMs: flight.firstByteAt !== undefined ? flight.firstByteAt - flight.sentAt : undefined
+      ttftMs: flight.firstByteAt !== undefined ? flight.firstByteAt - flight.sentAt : undefined,
+      queuedAhead: flight.queuedAhead
     })
     flight.strategy?.completed?.({ pod, user: flight.user, promptTokens, completionTokens })
   }

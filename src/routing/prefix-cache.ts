@@ -5,6 +5,12 @@ import type { RoutingInput, Strategy } from './strategy.js'
 
 type PrefixConfig = Config['routing']['prefixCache']
 
+/**
+ * What evicting cached prefixes costs, in prefills of the evicted size: an evicted prefix is
+ * recomputed by each of its next requests until it is cached again (tuned on bench:routing).
+ */
+const EVICTION_WEIGHT = 3
+
 function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
   let best = pods[0]
   for (const p of pods) if (input.stats.inflight(p) < input.stats.inflight(best)) best = p
@@ -64,11 +70,9 @@ export function cacheAwareStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
       // in so far as the pod's cache is being reused at all (its prefix hit rate)
       const m = input.stats.metrics(p)
       const reuse = m?.prefixQueries ? (m.prefixHits ?? 0) / m.prefixQueries : 0
-      const eviction = prefill * (m?.kvCacheUsage ?? 0) * reuse
-      // each queued prefill costs about a first token's time; measured TTFT already contains
-      // queueing, so it is capped by what a full prefill of a prompt like this one costs
-      const perQueued = Math.min(perf.ttftMs, input.request.promptTokens * perf.prefillMsPerToken)
-      return prefill + eviction + queued * perQueued + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
+      const eviction = EVICTION_WEIGHT * prefill * (m?.kvCacheUsage ?? 0) * reuse
+      // each prefill queued in front holds this one up by the pod's measured prefill turn
+      return prefill + eviction + queued * perf.prefillTurnMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
     })
   return {
     name: 'cache-aware',

@@ -10,6 +10,8 @@ export interface PodPerf {
   prefillMsPerToken: number
   /** Whole request, ms. */
   e2eMs: number
+  /** Time one queued prefill holds up the ones behind it: TTFT ÷ (prefills ahead + 1), ms. */
+  prefillTurnMs: number
   measured: boolean
 }
 
@@ -20,17 +22,19 @@ export interface Completion {
   completionTokens: number
   /** Only streams know when the first token came. */
   ttftMs?: number
+  /** Requests already waiting for their first token on the pod when this one was sent. */
+  queuedAhead?: number
   e2eMs: number
 }
 
 /** Rough per-GPU seeds (relative to public dense BF16 TFLOPS / HBM bandwidth), used before any measurement. */
 const SEEDS: Record<string, Omit<PodPerf, 'measured'>> = {
-  h100: { ttftMs: 25, tpotMs: 6, prefillMsPerToken: 0.02, e2eMs: 800 },
-  a100: { ttftMs: 45, tpotMs: 10, prefillMsPerToken: 0.05, e2eMs: 1300 },
-  a10g: { ttftMs: 100, tpotMs: 25, prefillMsPerToken: 0.11, e2eMs: 3000 },
-  l4: { ttftMs: 120, tpotMs: 40, prefillMsPerToken: 0.12, e2eMs: 4500 }
+  h100: { ttftMs: 25, tpotMs: 6, prefillMsPerToken: 0.02, e2eMs: 800, prefillTurnMs: 25 },
+  a100: { ttftMs: 45, tpotMs: 10, prefillMsPerToken: 0.05, e2eMs: 1300, prefillTurnMs: 45 },
+  a10g: { ttftMs: 100, tpotMs: 25, prefillMsPerToken: 0.11, e2eMs: 3000, prefillTurnMs: 100 },
+  l4: { ttftMs: 120, tpotMs: 40, prefillMsPerToken: 0.12, e2eMs: 4500, prefillTurnMs: 120 }
 }
-const DEFAULT_SEED = { ttftMs: 60, tpotMs: 15, prefillMsPerToken: 0.06, e2eMs: 2000 }
+const DEFAULT_SEED = { ttftMs: 60, tpotMs: 15, prefillMsPerToken: 0.06, e2eMs: 2000, prefillTurnMs: 60 }
 const GPU_LABELS = ['gpu', 'model.aibrix.ai/gpu', 'nvidia.com/gpu.product', 'accelerator']
 const ALPHA = 0.2
 const MIN_PREFILL_SAMPLE = 256
@@ -63,6 +67,7 @@ export class PerfTracker {
     p.e2eMs = blend(p.e2eMs, c.e2eMs)
     if (c.ttftMs !== undefined) {
       p.ttftMs = blend(p.ttftMs, c.ttftMs)
+      p.prefillTurnMs = blend(p.prefillTurnMs, c.ttftMs / ((c.queuedAhead ?? 0) + 1))
       // prefill speed is learned only from requests that really computed a sizeable prompt
       const computed = c.promptTokens - (c.cachedTokens ?? 0)
       if (computed >= MIN_PREFILL_SAMPLE) p.prefillMsPerToken = ewma(p.prefillMsPerToken, c.ttftMs / computed)

@@ -16,7 +16,7 @@ export const pod = (name: string, extra: Partial<Pod> = {}): Pod => ({
   ...extra
 })
 
-const basePerf: PodPerf = { ttftMs: 50, tpotMs: 10, prefillMsPerToken: 0.05, e2eMs: 1000, measured: true }
+const basePerf: PodPerf = { ttftMs: 50, tpotMs: 10, prefillMsPerToken: 0.05, e2eMs: 1000, prefillTurnMs: 50, measured: true }
 
 export interface Scenario {
   inflight?: Record<string, number>
