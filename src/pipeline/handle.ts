@@ -142,7 +142,7 @@ export class InferencePipeline {
       reply.headers(flight.admission.headers)
     }
     try {
-      await this.forward(flight, req, reply, identity.user)
+      await this.forward(flight, req, reply, identity.user, resolution.pods)
     } catch (err) {
       // The request never produced a response: nothing was used.
       if (flight.admission) await flight.admission.settle(0)
@@ -151,7 +151,7 @@ export class InferencePipeline {
   }
 
   /** Picks a pod and sends the request; on connect failures tries other pods. */
-  private async forward(flight: Flight, req: FastifyRequest, reply: FastifyReply, user: string | undefined): Promise<void> {
+  private async forward(flight: Flight, req: FastifyRequest, reply: FastifyReply, user: string | undefined, routable: Pod[]): Promise<void> {
     const { deps } = this
     const parsed = flight.parsed as ParsedRequest
     const strategy = flight.strategy as Strategy
@@ -173,7 +173,8 @@ export class InferencePipeline {
       outputTokens: parsed.maxTokens ?? DEFAULT_OUTPUT_TOKENS
     }
     for (let attempt = 0; ; attempt++) {
-      const all = deps.registry.resolve(parsed.model).pods
+      // retries look again: the failed pod may just have been ejected, others may have arrived
+      const all = attempt === 0 ? routable : deps.registry.resolve(parsed.model).pods
       if (all.length === 0) throw new GatewayError('no_backends', parsed.model, { headers: { 'retry-after': '1' } })
       const untried = all.filter((p) => !tried.has(p.id))
       const pods = loraCandidates(parsed.model, untried.length > 0 ? untried : all, this.stats)
