@@ -322,7 +322,10 @@ export class InferencePipeline {
         await flight.admission?.settle(used ?? (failed ? undefined : 0))
         this.done(flight, signal.aborted ? 499 : 200)
       }
-    })()
+    })().catch((err: unknown) => {
+      // the relay runs detached from the handler: a bug in it must be logged, never crash the process
+      this.deps.logger.error({ err, requestId: flight.requestId }, 'stream relay failed')
+    })
   }
 
   /** Feeds what a finished request taught us back to speed estimates and stateful strategies. */
