@@ -82,12 +82,16 @@ export class SseRelay {
     return kept ? [kept] : []
   }
 
-  private observe(text: string): string[] {
+  /** Feeds text to the parser; returns the data of the events it completed. */
+  private parse(text: string): string[] {
     this.parser.feed(text)
     const datas = this.current
     this.current = []
-    for (const data of datas) this.inspect(data)
     return datas
+  }
+
+  private observe(text: string): void {
+    for (const data of this.parse(text)) this.inspect(data)
   }
 
   private inspect(data: string): Record<string, unknown> | undefined {
@@ -111,9 +115,7 @@ export class SseRelay {
 
   private rewrite(raw: Buffer, unterminated = false): Buffer | undefined {
     const text = raw.toString('utf8')
-    this.parser.feed(unterminated ? text + '\n\n' : text)
-    const datas = this.current
-    this.current = []
+    const datas = this.parse(unterminated ? text + '\n\n' : text)
     if (datas.length !== 1 || !text.includes('"usage"')) {
       for (const d of datas) this.inspect(d)
       return raw
