@@ -13,7 +13,6 @@ import { GatewayMetrics } from './observability/metrics.js'
 import { InferencePipeline } from './pipeline/handle.js'
 import { Authenticator } from './pipeline/identify.js'
 import { UpstreamPools } from './proxy/pools.js'
-import { createHasher } from './routing/prefix/prefix-index.js'
 import { builtinStrategies, StrategyRegistry } from './routing/registry.js'
 import type { Strategy } from './routing/strategy.js'
 import { buildApp } from './server/app.js'
@@ -58,7 +57,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const registry = new PodRegistry({ now: opts.clock })
   if (config.discovery.static) loadStaticDiscovery(registry, config.discovery.static.models)
 
-  const strategies = new StrategyRegistry([...builtinStrategies(config.routing, await createHasher()), ...(opts.strategies ?? [])])
+  const strategies = new StrategyRegistry([...builtinStrategies(config.routing), ...(opts.strategies ?? [])])
   strategies.resolve(config.routing.defaultStrategy)
   const inflight = new InflightTracker()
   const perf = new PerfTracker()

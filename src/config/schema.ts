@@ -57,7 +57,8 @@ const discovery = z
   })
 
 const prefixCache = z.strictObject({
-  blockSize: positiveInt.default(128),
+  // whole 32-bit words per block: the block hasher reads words (src/routing/prefix/block-hash.ts)
+  blockSize: positiveInt.refine((n) => n % 4 === 0, 'must be a multiple of 4').default(128),
   imbalanceAbsCount: positiveInt.default(16),
   stdDevFactor: z.number().positive().default(2),
   maxBlocks: positiveInt.default(200_000),

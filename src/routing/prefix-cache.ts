@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.js'
-import { blockHashes, PrefixIndex, type Hash64 } from './prefix/prefix-index.js'
+import { blockHashes, type BlockHashes } from './prefix/block-hash.js'
+import { PrefixIndex } from './prefix/prefix-index.js'
 import type { Pod } from '../discovery/pod.js'
 import type { RoutingInput, Strategy } from './strategy.js'
 
@@ -23,13 +24,13 @@ function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
  * only the least-loaded pods are candidates; among the pods with the longest match, one whose
  * in-flight ≤ mean + stdDevFactor·σ; else the least loaded. The chosen pod is indexed.
  */
-export function prefixCacheStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
+export function prefixCacheStrategy(cfg: PrefixConfig): Strategy {
   const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
   return {
     name: 'prefix-cache',
     pick(input) {
       const { stats } = input
-      const hashes = blockHashes(input.request.text(), cfg.blockSize, hash)
+      const hashes = blockHashes(input.request.text(), cfg.blockSize)
       const loads = input.pods.map((p) => stats.inflight(p))
       const min = Math.min(...loads)
       const imbalanced = Math.max(...loads) - min > cfg.imbalanceAbsCount
@@ -42,9 +43,9 @@ export function prefixCacheStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
       const eligible = best > 0 ? pods.filter((p) => counts.get(p.id) === best && stats.inflight(p) <= mean + cfg.stdDevFactor * sigma) : []
       const pod = leastLoaded(input, eligible.length > 0 ? eligible : pods)
       const matched = eligible.length > 0 ? best : 0
-      const reason = `${imbalanced ? 'imbalanced: least-loaded candidates, ' : ''}${matched > 0 ? `prefix match ${matched}/${hashes.length} blocks` : best > 0 ? 'matching pods overloaded: least loaded' : 'no prefix match: least loaded'}`
+      const reason = `${imbalanced ? 'imbalanced: least-loaded candidates, ' : ''}${matched > 0 ? `prefix match ${matched}/${hashes.keys.length} blocks` : best > 0 ? 'matching pods overloaded: least loaded' : 'no prefix match: least loaded'}`
       index.insert(hashes, pod.id, counts.get(pod.id) ?? 0)
-      return { pod, reason: `prefix-cache ${reason}, inflight=${stats.inflight(pod)}`, prefixMatch: hashes.length > 0 ? matched / hashes.length : 0 }
+      return { pod, reason: `prefix-cache ${reason}, inflight=${stats.inflight(pod)}`, prefixMatch: hashes.keys.length > 0 ? matched / hashes.keys.length : 0 }
     }
   }
 }
@@ -55,12 +56,12 @@ export function prefixCacheStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
  * front of it at its measured TTFT — and the cheapest pod wins. A pod holding the prefix keeps
  * the conversation until its queueing delay exceeds the cost of recomputing the prefix elsewhere.
  */
-export function cacheAwareStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
+export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
   const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
-  const cost = (input: RoutingInput, hashes: readonly bigint[], counts: Map<string, number>) =>
+  const cost = (input: RoutingInput, hashes: BlockHashes, counts: Map<string, number>) =>
     input.pods.map((p) => {
       const perf = input.stats.perf(p)
-      const cachedShare = hashes.length > 0 ? (counts.get(p.id) ?? 0) / hashes.length : 0
+      const cachedShare = hashes.keys.length > 0 ? (counts.get(p.id) ?? 0) / hashes.keys.length : 0
       // prefills run one after another: the wait is the prefills queued in front of this one;
       // requests already decoding only slow each step a little
       const queued = input.stats.prefilling(p) + (input.stats.metrics(p)?.waiting ?? 0)
@@ -78,18 +79,18 @@ export function cacheAwareStrategy(cfg: PrefixConfig, hash: Hash64): Strategy {
     name: 'cache-aware',
     better: 'low',
     score(input) {
-      const hashes = blockHashes(input.request.text(), cfg.blockSize, hash)
+      const hashes = blockHashes(input.request.text(), cfg.blockSize)
       return cost(input, hashes, index.match(hashes, new Set(input.pods.map((p) => p.id))))
     },
     pick(input) {
-      const hashes = blockHashes(input.request.text(), cfg.blockSize, hash)
+      const hashes = blockHashes(input.request.text(), cfg.blockSize)
       const counts = index.match(hashes, new Set(input.pods.map((p) => p.id)))
       const costs = cost(input, hashes, counts)
       let i = 0
       for (let j = 1; j < costs.length; j++) if (costs[j] < costs[i] || (costs[j] === costs[i] && input.random() < 0.5)) i = j
       const pod = input.pods[i]
       index.insert(hashes, pod.id, counts.get(pod.id) ?? 0)
-      const prefixMatch = hashes.length > 0 ? (counts.get(pod.id) ?? 0) / hashes.length : 0
+      const prefixMatch = hashes.keys.length > 0 ? (counts.get(pod.id) ?? 0) / hashes.keys.length : 0
       return {
         pod,
         prefixMatch,

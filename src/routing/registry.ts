@@ -5,14 +5,13 @@ import { leastBusyTimeStrategy, leastGpuCacheStrategy, leastKvCacheStrategy, lea
 import { mixStrategy, parseMix } from './mix.js'
 import { powerOfTwoStrategy } from './power-of-two.js'
 import { cacheAwareStrategy, prefixCacheStrategy } from './prefix-cache.js'
-import type { Hash64 } from './prefix/prefix-index.js'
 import { randomStrategy } from './random.js'
 import { sessionAffinityStrategy } from './session-affinity.js'
 import type { Strategy } from './strategy.js'
 import { vtcBasicStrategy } from './vtc-basic.js'
 
 /** Every strategy the gateway knows, by its AIBrix name (plus cache-aware). One module each. */
-export function builtinStrategies(routing: Config['routing'], hash: Hash64): Strategy[] {
+export function builtinStrategies(routing: Config['routing']): Strategy[] {
   return [
     randomStrategy,
     leastRequestStrategy,
@@ -22,10 +21,10 @@ export function builtinStrategies(routing: Config['routing'], hash: Hash64): Str
     leastLatencyStrategy,
     leastBusyTimeStrategy,
     sessionAffinityStrategy,
-    prefixCacheStrategy(routing.prefixCache, hash),
+    prefixCacheStrategy(routing.prefixCache),
     vtcBasicStrategy(),
     powerOfTwoStrategy,
-    cacheAwareStrategy(routing.prefixCache, hash)
+    cacheAwareStrategy(routing.prefixCache)
   ]
 }
 

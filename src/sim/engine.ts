@@ -34,7 +34,7 @@ export interface GenerationResult {
 }
 
 interface Request {
-  hashes: bigint[]
+  hashes: number[]
   promptTokens: number
   outputTokens: number
   /** Prompt tokens still to prefill (after cache hits). */
@@ -103,7 +103,7 @@ export class SimEngine {
   }
 
   /** Runs one request; `hashes` name its full prompt blocks (chained over token ids). */
-  generate(hashes: bigint[], promptTokens: number, outputTokens: number, signal: AbortSignal, cb: GenerationCallbacks): Promise<GenerationResult> {
+  generate(hashes: number[], promptTokens: number, outputTokens: number, signal: AbortSignal, cb: GenerationCallbacks): Promise<GenerationResult> {
     return new Promise((resolve) => {
       const now = performance.now()
       const req: Request = { hashes, promptTokens, outputTokens, toPrefill: promptTokens, generated: 0, extraBlocks: 0, cachedTokens: 0, began: false, cb, started: now, lastTokenAt: now, done: resolve }

@@ -7,9 +7,9 @@ export class KvCache {
   /** Blocks held by running requests (shared blocks once). */
   private used = 0
   /** Named blocks held by running requests → how many requests hold them. */
-  private readonly refs = new Map<bigint, number>()
+  private readonly refs = new Map<number, number>()
   /** Named blocks nobody holds, kept for reuse; Map order = least recently used first. */
-  private readonly idle = new Map<bigint, true>()
+  private readonly idle = new Map<number, true>()
 
   constructor(readonly capacity: number) {}
 
@@ -18,7 +18,7 @@ export class KvCache {
   }
 
   /** Leading blocks of `hashes` whose content is in the cache (held or idle). */
-  cachedPrefix(hashes: readonly bigint[]): number {
+  cachedPrefix(hashes: readonly number[]): number {
     let n = 0
     while (n < hashes.length && (this.refs.has(hashes[n]) || this.idle.has(hashes[n]))) n++
     return n
@@ -42,7 +42,7 @@ export class KvCache {
    * Admits a request: holds its named prompt blocks (reusing cached ones) plus `extra` unnamed
    * blocks. Returns how many leading blocks were cache hits, or undefined when it does not fit.
    */
-  acquire(hashes: readonly bigint[], extra: number): number | undefined {
+  acquire(hashes: readonly number[], extra: number): number | undefined {
     const hit = this.cachedPrefix(hashes)
     // blocks already held by others cost nothing; idle or new ones take space
     let newBlocks = extra
@@ -77,7 +77,7 @@ export class KvCache {
   }
 
   /** Releases a request's blocks; its named blocks stay cached while space allows. */
-  release(hashes: readonly bigint[], extra: number): void {
+  release(hashes: readonly number[], extra: number): void {
     for (const h of hashes) {
       const r = this.refs.get(h) ?? 0
       if (r <= 1) {

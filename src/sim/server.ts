@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { SimEngine } from './engine.js'
+import { BLOCK_TOKENS, SimEngine } from './engine.js'
 import { gpuProfile } from './profiles.js'
-import { createHasher } from '../routing/prefix/prefix-index.js'
-import { countTokens, embed, outputToken, promptText, seedOf, tokenBlockHashes, tokenize } from './text.js'
+import { tokenBlockHashes } from '../routing/prefix/block-hash.js'
+import { countTokens, embed, outputToken, promptText, seedOf, tokenize } from './text.js'
 
 export interface SimOptions {
   model: string
@@ -75,7 +75,6 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     },
     loras
   )
-  const hash = await createHasher()
   const created = now()
   const served = new Set([opts.model, ...loras])
 
@@ -106,7 +105,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     if (!engine.fits(promptTokens, maxTokens)) {
       return vllmError(res, 400, 'BadRequestError', `The request needs more KV cache (${promptTokens + maxTokens} tokens) than this engine has.`)
     }
-    const hashes = tokenBlockHashes(tokens, hash)
+    const hashes = tokenBlockHashes(tokens, BLOCK_TOKENS)
     const includeUsage = stream && (body.stream_options as Json | undefined)?.include_usage === true
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(16).toString('hex')}`
     const model = body.model as string

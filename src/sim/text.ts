@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto'
 import { encode } from 'gpt-tokenizer'
-import type { Hash64 } from '../routing/prefix/prefix-index.js'
-import { BLOCK_TOKENS } from './engine.js'
 
 /** The simulator's one tokenizer: OpenAI's BPE (gpt-tokenizer, shipped in the package). */
 export function tokenize(text: string): number[] {
@@ -10,23 +8,6 @@ export function tokenize(text: string): number[] {
 
 export function countTokens(text: string): number {
   return tokenize(text).length
-}
-
-/**
- * vLLM-style block hashes: each full block of BLOCK_TOKENS token ids hashed with the previous
- * block's hash as seed, so equal hashes mean equal prefixes.
- */
-export function tokenBlockHashes(tokens: readonly number[], hash: Hash64): bigint[] {
-  const out: bigint[] = []
-  const block = new Uint32Array(BLOCK_TOKENS)
-  const bytes = new Uint8Array(block.buffer)
-  let seed = 0n
-  for (let end = BLOCK_TOKENS; end <= tokens.length; end += BLOCK_TOKENS) {
-    for (let i = 0; i < BLOCK_TOKENS; i++) block[i] = tokens[end - BLOCK_TOKENS + i]
-    seed = hash(bytes, seed)
-    out.push(seed)
-  }
-  return out
 }
 
 const WORDS = ['the', 'model', 'answers', 'with', 'simulated', 'tokens', 'from', 'brixgate', 'sim', 'and', 'more', 'words', 'follow', 'here']

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { parseConfig } from '../../src/config/load.js'
 import { cacheAwareStrategy, prefixCacheStrategy } from '../../src/routing/prefix-cache.js'
-import { blockHashes, createHasher, PrefixIndex } from '../../src/routing/prefix/prefix-index.js'
+import { blockHashes, chainedHashes, type BlockHashes } from '../../src/routing/prefix/block-hash.js'
+import { PrefixIndex } from '../../src/routing/prefix/prefix-index.js'
 import { input, pod } from '../helpers/routing.js'
 
 const cfg = parseConfig({ discovery: { static: { models: [{ name: 'm', endpoints: ['127.0.0.1:1'] }] } } }).routing.prefixCache
@@ -9,41 +10,89 @@ const pods = [pod('a'), pod('b'), pod('c')]
 const system = 'You are a helpful assistant for ACME. '.repeat(40) // ~1.5 KB shared prefix
 
 t.test('chained block hashes: equal prefixes share leading hashes, and only them', async (t) => {
-  const hash = await createHasher()
-  const x = blockHashes(system + 'question one', 128, hash)
-  const y = blockHashes(system + 'another question entirely', 128, hash)
+  const x = blockHashes(system + 'question one', 128)
+  t.same(x, blockHashes(system + 'question one', 128), 'deterministic')
+  t.same(blockHashes('é'.repeat(100), 128).keys.length, 1, 'UTF-8 bytes, not UTF-16 units, are cut into blocks')
+  const y = blockHashes(system + 'another question entirely', 128)
   const shared = Math.floor(system.length / 128)
-  t.same(x.slice(0, shared), y.slice(0, shared))
-  t.equal(blockHashes('short', 128, hash).length, 0, 'a partial block is not indexed')
-  const z = blockHashes('X' + system.slice(1), 128, hash)
-  t.not(z[shared - 1], x[shared - 1], 'a change early changes every later hash (chained)')
+  t.same(x.keys.slice(0, shared), y.keys.slice(0, shared))
+  t.same(x.checks.slice(0, shared), y.checks.slice(0, shared))
+  t.not(x.keys[shared], y.keys[shared], 'the block where they differ')
+  t.equal(blockHashes('short', 128).keys.length, 0, 'a partial block is not indexed')
+  const z = blockHashes('X' + system.slice(1), 128)
+  t.not(z.keys[shared - 1], x.keys[shared - 1], 'a change early changes every later hash (chained)')
+})
+
+t.test('block hashes: distinct blocks get distinct keys, one-word changes always differ', async (t) => {
+  const words = new Int32Array(32 * 50_000)
+  for (let i = 0; i < words.length; i++) words[i] = Math.imul(i, 0x9e3779b1) >>> 7
+  const seen = new Set<string>()
+  const name = (w: Int32Array) => {
+    const h = chainedHashes(w, 32, 1)
+    return `${h.keys[0]}:${h.checks[0]}`
+  }
+  for (let b = 0; b < 50_000; b++) seen.add(name(words.subarray(b * 32, b * 32 + 32)))
+  t.equal(seen.size, 50_000, 'no collisions among 50k distinct blocks')
+  const base = name(words)
+  let same = 0
+  for (let w = 0; w < 32; w++)
+    for (let bit = 0; bit < 32; bit += 7) {
+      const flipped = words.slice(0, 32)
+      flipped[w] ^= 1 << bit
+      if (name(flipped) === base) same++
+    }
+  t.equal(same, 0, 'flipping any single bit changes the key')
+})
+
+const slice = (h: BlockHashes, n: number): BlockHashes => ({ keys: h.keys.slice(0, n), checks: h.checks.slice(0, n) })
+const one = (i: number): BlockHashes => ({ keys: Int32Array.of(i * 7919 + 13), checks: Int32Array.of(i) })
+
+t.test('prefix index: a key collision with another prefix is a miss', async (t) => {
+  const idx = new PrefixIndex({ maxBlocks: 100, ttlMs: 60_000 })
+  idx.insert({ keys: Int32Array.of(42), checks: Int32Array.of(1) }, 'a')
+  t.same(Object.fromEntries(idx.match({ keys: Int32Array.of(42), checks: Int32Array.of(1) }, new Set(['a']))), { a: 1 })
+  t.same(Object.fromEntries(idx.match({ keys: Int32Array.of(42), checks: Int32Array.of(2) }, new Set(['a']))), {}, 'same key, other check')
+})
+
+t.test('prefix index: entries expire after the TTL', async (t) => {
+  const idx = new PrefixIndex({ maxBlocks: 100, ttlMs: 1000 })
+  const h = blockHashes(system, 128)
+  idx.insert(h, 'a', 0, 10_000)
+  t.same(Object.fromEntries(idx.match(h, new Set(['a']), 10_900)), { a: h.keys.length }, 'within the TTL')
+  t.same(Object.fromEntries(idx.match(h, new Set(['a']), 12_000)), {}, 'more than the TTL since last use')
 })
 
 t.test('prefix index: longest leading match per pod, bounded by maxBlocks', async (t) => {
-  const hash = await createHasher()
   const idx = new PrefixIndex({ maxBlocks: 1000, ttlMs: 60_000 })
-  const h = blockHashes(system, 128, hash)
-  idx.insert(h.slice(0, 5), 'a')
+  const h = blockHashes(system, 128)
+  idx.insert(slice(h, 5), 'a')
   idx.insert(h, 'b')
-  t.same(Object.fromEntries(idx.match(h, new Set(['a', 'b', 'c']))), { a: 5, b: h.length })
+  t.same(Object.fromEntries(idx.match(h, new Set(['a', 'b', 'c']))), { a: 5, b: h.keys.length })
   t.same(Object.fromEntries(idx.match(h, new Set(['a']))), { a: 5 }, 'only candidate pods count')
-  for (let i = 0; i < 5000; i++) idx.insert([BigInt(i) * 7919n + 13n], 'c')
-  t.equal(idx.size, 1000, 'LRU keeps the index bounded')
+  for (let i = 0; i < 5000; i++) idx.insert(one(i), 'c')
+  t.ok(idx.size <= 1000 && idx.size >= 500, `bounded by maxBlocks (${idx.size})`)
+  t.same(Object.fromEntries(idx.match(h, new Set(['a', 'b']))), {}, 'blocks not used since are dropped')
+  idx.insert(h, 'b')
+  for (let i = 0; i < 5000; i++) {
+    idx.insert(one(i), 'c')
+    if (i % 400 === 0) idx.match(h, new Set(['b']))
+  }
+  t.same(Object.fromEntries(idx.match(h, new Set(['b']))), { b: h.keys.length }, 'a prefix in use stays, however much else is inserted')
 })
 
 t.test('prefix index memory at its bound (200k blocks) stays small', async (t) => {
   const idx = new PrefixIndex({ maxBlocks: 200_000, ttlMs: 60_000 })
   global.gc?.()
   const before = process.memoryUsage().heapUsed
-  for (let i = 0; i < 400_000; i++) idx.insert([BigInt(i) * 1_000_003n], `ns/pod-${i % 8}`)
+  for (let i = 0; i < 400_000; i++) idx.insert(one(i), `ns/pod-${i % 8}`)
   const mb = (process.memoryUsage().heapUsed - before) / 2 ** 20
-  t.equal(idx.size, 200_000)
+  t.ok(idx.size <= 200_000 && idx.size >= 100_000)
   t.ok(mb < 150, `~${mb.toFixed(0)} MB for 200k blocks`)
   t.comment(`prefix index at 200k blocks: ~${mb.toFixed(0)} MB heap`)
 })
 
 t.test('prefix-cache (AIBrix): follows the prefix, unless that pod is too loaded', async (t) => {
-  const s = prefixCacheStrategy(cfg, await createHasher())
+  const s = prefixCacheStrategy(cfg)
   const first = s.pick(input(pods, { text: system + 'q1', inflight: { a: 1, c: 1 } }))!
   t.equal(first.pod.name, 'b', 'no match: least loaded')
   t.equal(first.prefixMatch, 0)
@@ -55,7 +104,7 @@ t.test('prefix-cache (AIBrix): follows the prefix, unless that pod is too loaded
 })
 
 t.test('cache-aware: stays while queueing is cheaper than recomputing the prefix', async (t) => {
-  const s = cacheAwareStrategy(cfg, await createHasher())
+  const s = cacheAwareStrategy(cfg)
   const long = 'S'.repeat(40_000) // ~10k tokens of shared context
   const perf = { a: { prefillMsPerToken: 0.05, ttftMs: 50 }, b: { prefillMsPerToken: 0.05, ttftMs: 50 }, c: { prefillMsPerToken: 0.05, ttftMs: 50 } }
   const home = s.pick(input(pods, { text: long + 'turn 1', perf }))!.pod.name
@@ -67,7 +116,7 @@ t.test('cache-aware: stays while queueing is cheaper than recomputing the prefix
 })
 
 t.test('cache-aware scores a heterogeneous cluster by measured speed', async (t) => {
-  const s = cacheAwareStrategy(cfg, await createHasher())
+  const s = cacheAwareStrategy(cfg)
   const perf = { a: { prefillMsPerToken: 0.12, ttftMs: 120 }, b: { prefillMsPerToken: 0.02, ttftMs: 25 }, c: { prefillMsPerToken: 0.05, ttftMs: 50 } }
   t.equal(s.pick(input(pods, { text: 'x'.repeat(4000), perf }))!.pod.name, 'b')
 })

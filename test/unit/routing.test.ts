@@ -8,7 +8,6 @@ import { randomStrategy } from '../../src/routing/random.js'
 import { builtinStrategies, StrategyRegistry } from '../../src/routing/registry.js'
 import { sessionAffinityStrategy } from '../../src/routing/session-affinity.js'
 import { vtcBasicStrategy } from '../../src/routing/vtc-basic.js'
-import { createHasher } from '../../src/routing/prefix/prefix-index.js'
 import { parseConfig } from '../../src/config/load.js'
 import { InflightTracker } from '../../src/telemetry/inflight.js'
 import { input, pod } from '../helpers/routing.js'
@@ -100,7 +99,7 @@ t.test('LoRA affinity: pods running the adapter, then free slots, else all', asy
 
 t.test('registry: every SPEC §7 name, mixes, and 400 for anything else', async (t) => {
   const cfg = parseConfig({ discovery: { static: { models: [{ name: 'm', endpoints: ['127.0.0.1:1'] }] } } })
-  const reg = new StrategyRegistry(builtinStrategies(cfg.routing, await createHasher()))
+  const reg = new StrategyRegistry(builtinStrategies(cfg.routing))
   for (const name of ['random', 'least-request', 'throughput', 'prefix-cache', 'least-kv-cache', 'least-gpu-cache', 'least-latency', 'session-affinity', 'vtc-basic', 'power-of-two', 'least-busy-time', 'cache-aware']) {
     t.ok(reg.resolve(name).pick(input(pods)), name)
   }

@@ -2,14 +2,14 @@ import t from 'tap'
 import { KvCache } from '../../src/sim/kv-cache.js'
 import { BLOCK_TOKENS, SimEngine } from '../../src/sim/engine.js'
 import { gpuProfile } from '../../src/sim/profiles.js'
-import { createHasher } from '../../src/routing/prefix/prefix-index.js'
-import { tokenBlockHashes, tokenize } from '../../src/sim/text.js'
+import { tokenBlockHashes } from '../../src/routing/prefix/block-hash.js'
+import { tokenize } from '../../src/sim/text.js'
 import { startSim } from '../../src/sim/server.js'
 import { chat, post } from '../helpers/http.js'
 
 const engine = (kvTokens: number, maxBatch = 64) => new SimEngine({ model: 'm', profile: gpuProfile('a100'), timeScale: 0, kvTokens, maxBatch })
-const run = (e: SimEngine, hashes: bigint[], prompt: number, out: number, signal = new AbortController().signal) => e.generate(hashes, prompt, out, signal, { onToken: () => undefined })
-const ids = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => BigInt(i + 1 + offset * 1_000_000))
+const run = (e: SimEngine, hashes: number[], prompt: number, out: number, signal = new AbortController().signal) => e.generate(hashes, prompt, out, signal, { onToken: () => undefined })
+const ids = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => i + 1 + offset * 1_000_000)
 
 t.test('KV cache: shared prefix blocks are held once and kept for reuse (LRU)', async (t) => {
   const kv = new KvCache(10)
@@ -26,13 +26,12 @@ t.test('KV cache: shared prefix blocks are held once and kept for reuse (LRU)', 
 })
 
 t.test('engine: a repeated prefix is served from the cache', async (t) => {
-  const hash = await createHasher()
   const e = engine(100_000)
   const system = tokenize('You are the support assistant of ACME. '.repeat(50))
   const a = [...system, ...tokenize('first question')]
   const b = [...system, ...tokenize('another question')]
-  const first = await run(e, tokenBlockHashes(a, hash), a.length, 4)
-  const second = await run(e, tokenBlockHashes(b, hash), b.length, 4)
+  const first = await run(e, tokenBlockHashes(a, BLOCK_TOKENS), a.length, 4)
+  const second = await run(e, tokenBlockHashes(b, BLOCK_TOKENS), b.length, 4)
   t.equal(first.cachedTokens, 0)
   t.equal(second.cachedTokens, Math.floor(system.length / BLOCK_TOKENS) * BLOCK_TOKENS, 'every full block of the shared prefix')
   const metrics = await e.metrics.metrics()

@@ -1,50 +1,64 @@
-import { LRUCache } from 'lru-cache'
-import xxhash from 'xxhash-wasm'
-
-export type Hash64 = (input: Uint8Array, seed: bigint) => bigint
-
-/** xxHash64 (WebAssembly): loaded once, before the first request. */
-export async function createHasher(): Promise<Hash64> {
-  const { h64Raw } = await xxhash()
-  return h64Raw
-}
-
-const encoder = new TextEncoder()
-/** Reused across calls: encoding into it is ~6× faster than allocating (the hot path for long prompts). */
-let scratch = new Uint8Array(1 << 16)
-
-/**
- * AIBrix's prefix blocks: the text's UTF-8 bytes cut into `blockSize`-byte blocks, each hashed
- * with the previous block's hash as seed, so a hash names the whole prefix up to its block.
- * A trailing partial block is not indexed (it cannot be a shared prefix yet).
- */
-export function blockHashes(text: string, blockSize: number, hash: Hash64): bigint[] {
-  if (scratch.length < text.length * 3) scratch = new Uint8Array(text.length * 3)
-  const bytes = scratch.subarray(0, encoder.encodeInto(text, scratch).written)
-  const out: bigint[] = []
-  let seed = 0n
-  for (let end = blockSize; end <= bytes.length; end += blockSize) {
-    seed = hash(bytes.subarray(end - blockSize, end), seed)
-    out.push(seed)
-  }
-  return out
-}
+import type { BlockHashes } from './block-hash.js'
 
 export interface PrefixIndexOptions {
   maxBlocks: number
   ttlMs: number
 }
 
-/** hash → pods that served that prefix; bounded (LRU) and expiring (TTL). */
-export class PrefixIndex {
-  private readonly blocks: LRUCache<bigint, Set<string>>
+interface Entry {
+  /** The hash's other 32 bits: a different prefix whose key collides is a miss, not a match. */
+  check: number
+  holders: Set<string>
+  touchedAt: number
+}
 
-  constructor(opts: PrefixIndexOptions) {
-    this.blocks = new LRUCache<bigint, Set<string>>({ max: opts.maxBlocks, ttl: opts.ttlMs, ttlAutopurge: false, updateAgeOnGet: true })
+/**
+ * block hash → pods that served that prefix; bounded and expiring (TTL).
+ *
+ * Bounded by two generations of Maps rather than an exact LRU: blocks touched since the last
+ * rotation live in `young`; when it is full it becomes `old` and the previous `old` is dropped
+ * whole; a hit in `old` moves the block back to `young`. A recently used block is never dropped,
+ * at most `maxBlocks` are kept, and a lookup is one Map get — an exact LRU (lru-cache, with its
+ * per-get reordering and TTL bookkeeping) cost ~4× as much, 0.12 ms per 100 KB prompt.
+ */
+export class PrefixIndex {
+  private young = new Map<number, Entry>()
+  private old = new Map<number, Entry>()
+
+  private readonly generation: number
+
+  constructor(private readonly opts: PrefixIndexOptions) {
+    this.generation = Math.max(1, Math.floor(opts.maxBlocks / 2))
   }
 
   get size(): number {
-    return this.blocks.size
+    return this.young.size + this.old.size
+  }
+
+  /** The block's entry, refreshed; undefined when unknown or expired. */
+  private touch(key: number, check: number, now: number): Entry | undefined {
+    let entry = this.young.get(key)
+    if (!entry) {
+      entry = this.old.get(key)
+      if (!entry) return undefined
+      this.old.delete(key)
+      if (now - entry.touchedAt > this.opts.ttlMs) return undefined
+      this.store(key, entry)
+    } else if (now - entry.touchedAt > this.opts.ttlMs) {
+      this.young.delete(key)
+      return undefined
+    }
+    if (entry.check !== check) return undefined
+    entry.touchedAt = now
+    return entry
+  }
+
+  private store(key: number, entry: Entry): void {
+    if (this.young.size >= this.generation) {
+      this.old = this.young
+      this.young = new Map()
+    }
+    this.young.set(key, entry)
   }
 
   /**
@@ -53,17 +67,17 @@ export class PrefixIndex {
    * next block's: holder sets only shrink along the chain, and are compared only where their size
    * changes (O(blocks + pods) instead of O(blocks × pods)).
    */
-  match(hashes: readonly bigint[], podIds: ReadonlySet<string>): Map<string, number> {
+  match({ keys, checks }: BlockHashes, podIds: ReadonlySet<string>, now = Date.now()): Map<string, number> {
     const counts = new Map<string, number>()
-    let current = hashes.length > 0 ? this.blocks.get(hashes[0]) : undefined
+    let current = keys.length > 0 ? this.touch(keys[0], checks[0], now)?.holders : undefined
     let i = 1
     while (current) {
       let next: Set<string> | undefined
-      for (; i < hashes.length; i++) {
-        next = this.blocks.get(hashes[i])
+      for (; i < keys.length; i++) {
+        next = this.touch(keys[i], checks[i], now)?.holders
         if (!next || next.size !== current.size) break
       }
-      if (i >= hashes.length) next = undefined
+      if (i >= keys.length) next = undefined
       for (const id of current) if (podIds.has(id) && !counts.has(id) && !next?.has(id)) counts.set(id, i)
       current = next
       i++
@@ -72,11 +86,11 @@ export class PrefixIndex {
   }
 
   /** Records that `podId` now holds the prefix; blocks before `from` are known to be held already. */
-  insert(hashes: readonly bigint[], podId: string, from = 0): void {
-    for (let i = from; i < hashes.length; i++) {
-      const holders = this.blocks.get(hashes[i])
-      if (holders) holders.add(podId)
-      else this.blocks.set(hashes[i], new Set([podId]))
+  insert({ keys, checks }: BlockHashes, podId: string, from = 0, now = Date.now()): void {
+    for (let i = from; i < keys.length; i++) {
+      const entry = this.touch(keys[i], checks[i], now)
+      if (entry) entry.holders.add(podId)
+      else this.store(keys[i], { check: checks[i], holders: new Set([podId]), touchedAt: now })
     }
   }
 }
