@@ -7,7 +7,7 @@ import { createLogger, type Logger } from './observability/logger.js'
 const USAGE = `Usage:
   brixgate --config FILE [--host HOST] [--port PORT]   run the gateway (or BRIXGATE_CONFIG=FILE)
   brixgate demo [--port 8888]                          3 simulated vLLM pods + a gateway
-  brixgate sim --port N --model NAME [--gpu a100] [--lora a,b] [--time-scale 1]
+  brixgate sim --port N --model NAME [--gpu a100] [--lora a,b] [--max-loras N] [--time-scale 1]
                                                        one simulated vLLM pod`
 
 /** The start-up line is printed whatever the log level: scripts and humans wait for it. */
@@ -23,7 +23,7 @@ function fail(message: string): never {
 function intOption(value: string | undefined, name: string): number | undefined {
   if (value === undefined) return undefined
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`--${name} must be a port number, got "${value}"`)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`--${name} must be a whole number from 0 to 65535, got "${value}"`)
   return n
 }
 
@@ -58,6 +58,7 @@ async function main(argv: string[]): Promise<void> {
       model: { type: 'string' },
       gpu: { type: 'string' },
       lora: { type: 'string' },
+      'max-loras': { type: 'string' },
       'time-scale': { type: 'string' },
       'log-level': { type: 'string' },
       help: { type: 'boolean', short: 'h' }
@@ -79,6 +80,7 @@ async function main(argv: string[]): Promise<void> {
       model: values.model,
       gpu: values.gpu,
       loras: values.lora ? values.lora.split(',').map((s) => s.trim()).filter(Boolean) : [],
+      maxLoras: intOption(values['max-loras'], 'max-loras'),
       host: values.host ?? '127.0.0.1',
       port: port ?? 8000,
       timeScale: values['time-scale'] ? Number(values['time-scale']) : 1

@@ -20,6 +20,7 @@ import { FleetInflight } from './telemetry/fleet-inflight.js'
 import { InflightTracker } from './telemetry/inflight.js'
 import { PerfTracker } from './telemetry/perf.js'
 import { MetricsScraper } from './telemetry/scraper.js'
+import { DispatchLog } from './telemetry/dispatch-log.js'
 
 export interface GatewayOptions {
   logger: Logger
@@ -64,7 +65,12 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const t = config.telemetry
   const scraper = new MetricsScraper(registry, { intervalMs: t.scrapeIntervalMs, timeoutMs: t.scrapeTimeoutMs, concurrency: t.scrapeConcurrency, staleAfterMs: t.staleAfterMs }, logger)
   const pools = new UpstreamPools({ headersTimeout: config.server.requestTimeoutMs, bodyTimeout: config.server.requestTimeoutMs })
-  registry.onChange(() => pools.retain(new Set(registry.all().map((p) => p.address))))
+  const dispatches = new DispatchLog(t.staleAfterMs)
+  registry.onChange(() => {
+    const addresses = new Set(registry.all().map((p) => p.address))
+    pools.retain(addresses)
+    dispatches.retain(addresses)
+  })
   const metrics = new GatewayMetrics(registry, inflight, { defaultMetrics: opts.defaultMetrics })
   const k8sConfig = config.discovery.kubernetes
   // client-node is large: load it only when Kubernetes discovery is configured
@@ -86,7 +92,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   )
   const fleet = store instanceof RedisLimitStore && t.fleetSyncMs > 0 ? new FleetInflight(store.redis, inflight, t.fleetSyncMs, logger) : undefined
   const auth = new Authenticator(config.auth)
-  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, prefilling: new InflightTracker(), fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
+  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, prefilling: new InflightTracker(), dispatches, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
   const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger })
 
   let closing: Promise<void> | undefined

@@ -52,6 +52,9 @@ export interface Workload {
   description: string
   /** Cluster: GPU profile per pod. */
   gpus: string[]
+  /** LoRA adapters every pod serves, and the adapter slots per pod (vLLM --max-loras). */
+  adapters?: string[]
+  maxLoras?: number
   /** Simulated request rates (req/s) to run at. */
   rates: number[]
   /** The next request; `conversation` requests must wait for their previous turn (multi-turn). */
@@ -60,8 +63,8 @@ export interface Workload {
   answered?(conversation: number, answer: string): void
 }
 
-const chat = (system: string, user: string, maxTokens: number): Body => ({
-  model: 'm',
+const chat = (system: string, user: string, maxTokens: number, model = 'm'): Body => ({
+  model,
   messages: [
     { role: 'system', content: system },
     { role: 'user', content: user }
@@ -77,6 +80,8 @@ export function workloads(): Workload[] {
   const b2bPrompts = Array.from({ length: 16 }, (_, g) => text(1000 + g, 2000))
   const gspPrompts = Array.from({ length: 32 }, (_, g) => text(2000 + g, 800))
   const conversations: { role: string; content: string }[][] = Array.from({ length: 24 }, (_, c) => [{ role: 'system', content: text(3000 + c, 300) }])
+  const adapters = Array.from({ length: 12 }, (_, i) => `lora-${i}`)
+  let adapterPick: (() => number) | undefined
   const busy = new Set<number>()
   let q = 0
   type Next = (r: () => number) => Body | { body: Body; conversation?: number }
@@ -126,6 +131,17 @@ export function workloads(): Workload[] {
     ),
     mk('low-sharing', 'ShareGPT-like control: unique prompts of 100–1500 tokens, 16–128-token answers', a100s, [8, 16], (r) =>
       chat('', text(50_000 + q++, 100 + Math.floor(r() * 1400)), 16 + Math.floor(r() * 112))
+    ),
+    mk(
+      'multi-lora',
+      '12 LoRA adapters of the model with Zipf(1.1) popularity, 2 adapter slots per pod; unique prompts of 100–800 tokens, 32-token answers',
+      a100s,
+      [8, 16],
+      (r) => {
+        adapterPick ??= zipf(adapters.length, 1.1, r)
+        return chat('', text(70_000 + q++, 100 + Math.floor(r() * 700)), 32, adapters[adapterPick()])
+      },
+      { adapters, maxLoras: 2 }
     ),
     mk('heterogeneous', 'low-sharing traffic on a mixed cluster: l4, a10g, a100, h100', ['l4', 'a10g', 'a100', 'h100'], [3, 6], (r) =>
       chat('', text(60_000 + q++, 100 + Math.floor(r() * 900)), 16 + Math.floor(r() * 48))

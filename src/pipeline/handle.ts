@@ -19,6 +19,7 @@ import { loraCandidates } from '../routing/lora-affinity.js'
 import type { PodStats, RoutingRequest, Strategy } from '../routing/strategy.js'
 import type { InflightTracker } from '../telemetry/inflight.js'
 import type { PerfTracker } from '../telemetry/perf.js'
+import type { DispatchLog } from '../telemetry/dispatch-log.js'
 import type { MetricsScraper } from '../telemetry/scraper.js'
 import { routingText } from './routing-text.js'
 import { AbortFlag } from './abort-flag.js'
@@ -37,6 +38,7 @@ export interface PipelineDeps {
   fleetInflight: (address: string) => number
   perf: PerfTracker
   scraper: MetricsScraper
+  dispatches: DispatchLog
   pools: UpstreamPools
   limiter: Limiter
   modelRps: ModelRpsLimiter
@@ -98,7 +100,8 @@ export class InferencePipeline {
       inflight: (p) => deps.inflight.get(p.address) + deps.fleetInflight(p.address),
       prefilling: (p) => deps.prefilling.get(p.address),
       metrics: (p) => deps.scraper.get(p),
-      perf: (p) => deps.perf.get(p)
+      perf: (p) => deps.perf.get(p),
+      routedTokensSince: (p, at) => deps.dispatches.since(p.address, at)
     }
   }
 
@@ -188,6 +191,7 @@ export class InferencePipeline {
       if (deps.config.routing.explain) reply.header('x-routing-reason', `${decision.reason}; pod=${pod.name}`)
       deps.metrics.decisions.inc({ strategy: strategyLabel(strategy), pod: pod.name })
       if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: strategyLabel(strategy) }, decision.prefixMatch)
+      deps.dispatches.record(pod.address, request.promptTokens + request.outputTokens, Date.now())
       flight.queuedAhead = deps.prefilling.get(pod.address)
       const releaseInflight = deps.inflight.acquire(pod.address)
       const firstByte = deps.prefilling.acquire(pod.address)

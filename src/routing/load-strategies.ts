@@ -1,26 +1,41 @@
-import { scoring, type Strategy } from './strategy.js'
+import type { Pod } from '../discovery/pod.js'
+import type { PodMetrics } from '../telemetry/pod-metrics.js'
+import { scoring, type PodStats, type Strategy } from './strategy.js'
 
 /**
  * Strategies that read one load signal per pod. Each falls back to gateway in-flight counts
  * (scaled so they never beat a real reading) when the pod's scraped metrics are stale or missing.
  */
 
-const fallback = (inflight: number) => 1 + inflight // > any usage fraction: pods with data win
+const FALLBACK = 1000 // added to in-flight counts: beyond any usage estimate, so pods with data win
+
+/**
+ * The pod's KV usage now: the scraped fraction plus what this gateway has routed to it since the
+ * scrape (prompt + expected output over the cache's capacity, from vllm:cache_config_info).
+ */
+function usageNow(p: Pod, stats: PodStats, read: (m: PodMetrics) => number | undefined): number {
+  const m = stats.metrics(p)
+  const usage = m && read(m)
+  if (m === undefined || usage === undefined) return FALLBACK + stats.inflight(p)
+  return m.kvCapacityTokens ? usage + stats.routedTokensSince(p, m.at) / m.kvCapacityTokens : usage
+}
+
+const describeUsage = (label: string) => (v: number) => (v < FALLBACK ? `${label}=${(v * 100).toFixed(1)}%` : `no metrics, inflight=${v - FALLBACK}`)
 
 /** Lowest KV-cache usage (vllm:kv_cache_usage_perc, else the older gpu_cache_usage_perc). */
 export const leastKvCacheStrategy: Strategy = scoring(
   'least-kv-cache',
   'low',
-  ({ pods, stats }) => pods.map((p) => stats.metrics(p)?.kvCacheUsage ?? fallback(stats.inflight(p))),
-  (v) => (v <= 1 ? `kv=${(v * 100).toFixed(1)}%` : `no metrics, inflight=${v - 1}`)
+  ({ pods, stats }) => pods.map((p) => usageNow(p, stats, (m) => m.kvCacheUsage)),
+  describeUsage('kv')
 )
 
 /** Lowest GPU cache usage (vllm:gpu_cache_usage_perc, else kv_cache_usage_perc). */
 export const leastGpuCacheStrategy: Strategy = scoring(
   'least-gpu-cache',
   'low',
-  ({ pods, stats }) => pods.map((p) => stats.metrics(p)?.gpuCacheUsage ?? fallback(stats.inflight(p))),
-  (v) => (v <= 1 ? `gpu-cache=${(v * 100).toFixed(1)}%` : `no metrics, inflight=${v - 1}`)
+  ({ pods, stats }) => pods.map((p) => usageNow(p, stats, (m) => m.gpuCacheUsage)),
+  describeUsage('gpu-cache')
 )
 
 /**

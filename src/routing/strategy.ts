@@ -26,6 +26,8 @@ export interface PodStats {
   metrics(pod: Pod): PodMetrics | undefined
   /** Gateway-measured speed (seeded from the GPU label before any measurement). */
   perf(pod: Pod): PodPerf
+  /** Tokens (prompt + expected output) this gateway routed to the pod after `at` (ms, Date.now clock). */
+  routedTokensSince(pod: Pod, at: number): number
 }
 
 export interface RoutingInput {

@@ -7,6 +7,8 @@ export const BLOCK_TOKENS = 16
 const PREFILL_CHUNK = 2048
 /** Fixed cost of one scheduler step, ms (scheduling, sampling, launch overhead). */
 const STEP_OVERHEAD_MS = 0.5
+/** Behind schedule by more than this (wall ms), step deadlines restart from now. */
+const MAX_LAG_MS = 20
 
 export interface EngineOptions {
   model: string
@@ -19,6 +21,10 @@ export interface EngineOptions {
   overheadMs?: number
   kvTokens?: number
   maxBatch?: number
+  /** LoRA adapter slots on the GPU (vLLM --max-loras): adapters running in one batch at most. */
+  maxLoras?: number
+  /** Loading an adapter that is not resident into a slot, ms (a weight copy; vLLM keeps the last ones). */
+  loraLoadMs?: number
 }
 
 export interface GenerationCallbacks {
@@ -34,6 +40,8 @@ export interface GenerationResult {
 }
 
 interface Request {
+  /** The LoRA adapter it runs on, or undefined for the base model. */
+  adapter: string | undefined
   hashes: number[]
   promptTokens: number
   outputTokens: number
@@ -63,14 +71,21 @@ export class SimEngine {
   private readonly waiting: Request[] = []
   private readonly running: Request[] = []
   private timer: NodeJS.Timeout | undefined
+  /** Wall time at which the step in progress ends; steps are scheduled against it, not one after another. */
+  private due = 0
   private readonly m: ReturnType<SimEngine['createMetrics']>
+  /** Adapters whose weights are in a GPU slot, least recently used first. */
+  private readonly resident = new Set<string>()
+  /** Adapters loaded by the step being scheduled (their load time is added to it). */
+  private loading = 0
 
-  constructor(
-    private readonly opts: EngineOptions,
-    loras: readonly string[] = []
-  ) {
+  constructor(private readonly opts: EngineOptions) {
     this.kv = new KvCache(Math.floor((opts.kvTokens ?? opts.profile.kvTokens) / BLOCK_TOKENS))
-    this.m = this.createMetrics(loras)
+    this.m = this.createMetrics()
+  }
+
+  private get maxLoras(): number {
+    return this.opts.maxLoras ?? 1 // vLLM's default
   }
 
   private get maxBatch(): number {
@@ -84,16 +99,20 @@ export class SimEngine {
   /** A cold start for benchmarks: empties the prefix cache and zeroes the counters (idle engine only). */
   reset(): void {
     this.kv.dropIdle()
+    this.resident.clear()
     this.metrics.resetMetrics()
     this.zeroSeries(this.m)
+    this.loraInfo = { running: '', waiting: '' }
+    this.m.loraInfo.set({ max_lora: String(this.maxLoras), running_lora_adapters: '', waiting_lora_adapters: '' }, Date.now() / 1000)
   }
 
   /** Series exist from the start, as in vLLM (prometheus_client exports labelled zeros). */
-  private zeroSeries(m: ReturnType<SimEngine['createMetrics']>): void {
-    for (const metric of Object.values(m)) {
+  private zeroSeries(m: Omit<ReturnType<SimEngine['createMetrics']>, 'loraInfo'>): void {
+    for (const [name, metric] of Object.entries(m)) {
+      if (name === 'loraInfo' || name === 'success') continue
       if (metric instanceof Gauge) metric.set(this.labels, 0)
       else if (metric instanceof Histogram) metric.zero(this.labels)
-      else if (metric !== m.success) metric.inc(this.labels, 0)
+      else metric.inc(this.labels, 0)
     }
   }
 
@@ -103,10 +122,10 @@ export class SimEngine {
   }
 
   /** Runs one request; `hashes` name its full prompt blocks (chained over token ids). */
-  generate(hashes: number[], promptTokens: number, outputTokens: number, signal: AbortSignal, cb: GenerationCallbacks): Promise<GenerationResult> {
+  generate(hashes: number[], promptTokens: number, outputTokens: number, signal: AbortSignal, cb: GenerationCallbacks, adapter?: string): Promise<GenerationResult> {
     return new Promise((resolve) => {
       const now = performance.now()
-      const req: Request = { hashes, promptTokens, outputTokens, toPrefill: promptTokens, generated: 0, extraBlocks: 0, cachedTokens: 0, began: false, cb, started: now, lastTokenAt: now, done: resolve }
+      const req: Request = { adapter, hashes, promptTokens, outputTokens, toPrefill: promptTokens, generated: 0, extraBlocks: 0, cachedTokens: 0, began: false, cb, started: now, lastTokenAt: now, done: resolve }
       signal.addEventListener(
         'abort',
         () => {
@@ -135,15 +154,35 @@ export class SimEngine {
     if (this.timer === undefined && (this.running.length > 0 || this.waiting.length > 0)) this.scheduleStep()
   }
 
-  /** Admits waiting requests while batch slots and KV blocks allow (FCFS: the head blocks the rest). */
+  /** Adapters of the running batch. */
+  private activeAdapters(): Set<string> {
+    const active = new Set<string>()
+    for (const r of this.running) if (r.adapter !== undefined) active.add(r.adapter)
+    return active
+  }
+
+  /**
+   * Admits waiting requests while batch slots and KV blocks allow (FCFS: when the head does not
+   * fit in the KV cache the rest wait too). As in vLLM, a request whose adapter would exceed the
+   * batch's LoRA slots is skipped and keeps its place; a non-resident adapter is loaded first.
+   */
   private admit(): void {
-    while (this.waiting.length > 0 && this.running.length < this.maxBatch) {
-      const req = this.waiting[0]
+    const active = this.activeAdapters()
+    for (let i = 0; i < this.waiting.length && this.running.length < this.maxBatch; ) {
+      const req = this.waiting[i]
+      if (req.adapter !== undefined && !active.has(req.adapter) && active.size >= this.maxLoras) {
+        i++
+        continue
+      }
       const fullBlocks = req.hashes.length
       const extra = Math.ceil(req.promptTokens / BLOCK_TOKENS) - fullBlocks + 1
       const hit = this.kv.acquire(req.hashes, extra)
       if (hit === undefined) break
-      this.waiting.shift()
+      this.waiting.splice(i, 1)
+      if (req.adapter !== undefined) {
+        active.add(req.adapter)
+        this.makeResident(req.adapter, active)
+      }
       req.extraBlocks = extra
       // the last prompt token is always computed (vLLM never serves a whole prompt from cache)
       req.cachedTokens = Math.min(hit * BLOCK_TOKENS, req.promptTokens - 1)
@@ -154,10 +193,26 @@ export class SimEngine {
     }
   }
 
+  /** Puts the adapter in a GPU slot (evicting the least recently used idle one), counting its load. */
+  private makeResident(adapter: string, active: ReadonlySet<string>): void {
+    if (this.resident.delete(adapter)) {
+      this.resident.add(adapter) // most recently used
+      return
+    }
+    for (const idle of this.resident) {
+      if (this.resident.size < this.maxLoras) break
+      if (!active.has(idle)) this.resident.delete(idle)
+    }
+    this.resident.add(adapter)
+    this.loading++
+    this.m.loraLoads.inc(this.labels)
+  }
+
   private scheduleStep(): void {
     this.admit()
     if (this.running.length === 0) {
       this.timer = undefined
+      this.due = 0 // idle: the next step's deadline starts from its own start
       this.updateGauges()
       return
     }
@@ -176,10 +231,26 @@ export class SimEngine {
     const decodeMs = decoding.length > 0 ? this.cost('decode') * (1 + 0.01 * (decoding.length - 1)) : 0
     const starting = prefilling.some(([r]) => !r.began)
     for (const [r] of prefilling) r.began = true
-    const stepMs = STEP_OVERHEAD_MS + (starting ? this.cost('overhead') : 0) + decodeMs + prefillTokens * this.cost('prefill')
+    const loadMs = this.loading * (this.opts.loraLoadMs ?? this.opts.profile.loraLoadMs)
+    this.loading = 0
+    const stepMs = STEP_OVERHEAD_MS + loadMs + (starting ? this.cost('overhead') : 0) + decodeMs + prefillTokens * this.cost('prefill')
     this.updateGauges()
     const run = () => this.finishStep(prefilling, decoding)
-    this.timer = this.opts.timeScale > 0 ? setTimeout(run, stepMs * this.opts.timeScale) : (setImmediate(run) as unknown as NodeJS.Timeout)
+    this.timer = this.schedule(run, stepMs * this.opts.timeScale)
+  }
+
+  /**
+   * Runs `fn` when a step of `ms` (wall) ends. Steps end at deadlines that add up exactly, so
+   * timers' 1 ms granularity and event-loop delays do not stretch simulated time: a late step is
+   * followed at once by the next. After an idle period, or when far behind (a starved CPU), the
+   * deadlines restart from now rather than rushing to catch up.
+   */
+  private schedule(fn: () => void, ms: number): NodeJS.Timeout {
+    if (ms <= 0) return setImmediate(fn) as unknown as NodeJS.Timeout
+    const now = performance.now()
+    this.due = now - this.due > MAX_LAG_MS ? now + ms : this.due + ms
+    const wait = this.due - now
+    return wait >= 1 ? setTimeout(fn, wait) : (setImmediate(fn) as unknown as NodeJS.Timeout)
   }
 
   private finishStep(prefilling: [Request, number][], decoding: Request[]): void {
@@ -251,9 +322,19 @@ export class SimEngine {
     this.m.waiting.set(this.labels, this.waiting.length)
     this.m.kv.set(this.labels, this.kv.usage)
     this.m.gpuKv.set(this.labels, this.kv.usage)
+    // vLLM sets a new label set to the current time on each change; one series is kept here
+    const running = [...this.activeAdapters()].sort().join(',')
+    const waiting = [...new Set(this.waiting.flatMap((r) => (r.adapter === undefined ? [] : [r.adapter])))].sort().join(',')
+    if (running !== this.loraInfo.running || waiting !== this.loraInfo.waiting) {
+      this.loraInfo = { running, waiting }
+      this.m.loraInfo.reset()
+      this.m.loraInfo.set({ max_lora: String(this.maxLoras), running_lora_adapters: running, waiting_lora_adapters: waiting }, Date.now() / 1000)
+    }
   }
 
-  private createMetrics(loras: readonly string[]) {
+  private loraInfo = { running: '', waiting: '' }
+
+  private createMetrics() {
     const r = this.metrics
     const labelNames = ['model_name'] as const
     const g = (name: string, help: string) => new Gauge({ name, help, labelNames, registers: [r] })
@@ -272,17 +353,17 @@ export class SimEngine {
       itl: h('vllm:inter_token_latency_seconds', 'Histogram of inter-token latency in seconds.', [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5]),
       e2e: h('vllm:e2e_request_latency_seconds', 'Histogram of end to end request latency in seconds.', [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60]),
       prefixQueries: c('vllm:prefix_cache_queries_total', 'Prefix cache queries, in terms of number of queried tokens.'),
-      prefixHits: c('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.')
+      prefixHits: c('vllm:prefix_cache_hits_total', 'Prefix cache hits, in terms of number of cached tokens.'),
+      /** Not a vLLM metric: adapter loads into a GPU slot, for tests and the benchmark. */
+      loraLoads: c('sim:lora_loads_total', 'LoRA adapters loaded into a GPU slot.')
     }
     this.zeroSeries(m)
     new Gauge({ name: 'vllm:cache_config_info', help: 'Information of the LLMEngine CacheConfig', labelNames: ['block_size', 'num_gpu_blocks', 'enable_prefix_caching'], registers: [r] }).set(
       { block_size: String(BLOCK_TOKENS), num_gpu_blocks: String(this.kv.capacity), enable_prefix_caching: 'True' },
       1
     )
-    new Gauge({ name: 'vllm:lora_requests_info', help: 'Running stats on lora requests.', labelNames: ['max_lora', 'waiting_lora_adapters', 'running_lora_adapters'], registers: [r] }).set(
-      { max_lora: String(Math.max(loras.length, 1)), waiting_lora_adapters: '', running_lora_adapters: '' },
-      Date.now() / 1000
-    )
-    return m
+    const loraInfo = new Gauge({ name: 'vllm:lora_requests_info', help: 'Running stats on lora requests.', labelNames: ['max_lora', 'waiting_lora_adapters', 'running_lora_adapters'], registers: [r] })
+    loraInfo.set({ max_lora: String(this.maxLoras), waiting_lora_adapters: '', running_lora_adapters: '' }, Date.now() / 1000)
+    return { ...m, loraInfo }
   }
 }

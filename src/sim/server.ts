@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { BLOCK_TOKENS, SimEngine } from './engine.js'
 import { gpuProfile } from './profiles.js'
 import { tokenBlockHashes } from '../routing/prefix/block-hash.js'
-import { countTokens, embed, outputToken, promptText, seedOf, tokenize } from './text.js'
+import { countTokens, embed, outputToken, promptText, promptTokens as promptTokenIds, seedOf } from './text.js'
 
 export interface SimOptions {
   model: string
@@ -20,6 +20,9 @@ export interface SimOptions {
   /** KV cache capacity in tokens (default: the GPU profile's). */
   kvTokens?: number
   maxBatch?: number
+  /** LoRA slots (vLLM --max-loras; default: one per adapter in `loras`) and the load time of a non-resident adapter, ms. */
+  maxLoras?: number
+  loraLoadMs?: number
   /** Output tokens when the request gives no max_tokens. */
   defaultMaxTokens?: number
   maxModelLen?: number
@@ -71,9 +74,10 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
       decodeMsPerToken: opts.decodeMsPerToken,
       overheadMs: opts.overheadMs,
       kvTokens: opts.kvTokens,
-      maxBatch: opts.maxBatch
-    },
-    loras
+      maxBatch: opts.maxBatch,
+      maxLoras: opts.maxLoras ?? Math.max(1, loras.length),
+      loraLoadMs: opts.loraLoadMs
+    }
   )
   const created = now()
   const served = new Set([opts.model, ...loras])
@@ -94,7 +98,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     if (kind === 'chat' && !Array.isArray(body.messages)) return vllmError(res, 400, 'BadRequestError', 'Field required: messages', 'messages')
     if (kind === 'completions' && body.prompt == null) return vllmError(res, 400, 'BadRequestError', 'Field required: prompt', 'prompt')
     const text = promptText(body)
-    const tokens = tokenize(text)
+    const tokens = promptTokenIds(body)
     const promptTokens = tokens.length
     const requested = (body.max_completion_tokens ?? body.max_tokens) as number | undefined
     const maxTokens = typeof requested === 'number' ? requested : opts.defaultMaxTokens ?? 16
@@ -105,10 +109,12 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     if (!engine.fits(promptTokens, maxTokens)) {
       return vllmError(res, 400, 'BadRequestError', `The request needs more KV cache (${promptTokens + maxTokens} tokens) than this engine has.`)
     }
-    const hashes = tokenBlockHashes(tokens, BLOCK_TOKENS)
+    const model = body.model as string
+    // as in vLLM, a LoRA adapter's KV blocks are its own: the adapter salts the block hashes
+    const adapter = model !== opts.model && loras.includes(model) ? model : undefined
+    const hashes = tokenBlockHashes(tokens, BLOCK_TOKENS, adapter === undefined ? 0 : seedOf(adapter))
     const includeUsage = stream && (body.stream_options as Json | undefined)?.include_usage === true
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(16).toString('hex')}`
-    const model = body.model as string
     const seed = seedOf(text)
     let cachedTokens = 0
     const usage = (completionTokens: number) => ({
@@ -126,7 +132,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
 
     if (!stream) {
       let out = ''
-      const r = await engine.generate(hashes, promptTokens, maxTokens, abort.signal, { onToken: (i) => (out += outputToken(seed, i)) })
+      const r = await engine.generate(hashes, promptTokens, maxTokens, abort.signal, { onToken: (i) => (out += outputToken(seed, i)) }, adapter)
       if (r.aborted) return
       cachedTokens = r.cachedTokens
       const choice =
@@ -148,7 +154,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
         const token = outputToken(seed, i)
         res.write(kind === 'chat' ? chunk({ delta: { content: token }, logprobs: null, finish_reason: finish }) : chunk({ text: token, logprobs: null, finish_reason: finish, stop_reason: null }))
       }
-    })
+    }, adapter)
     if (r.aborted) return
     cachedTokens = r.cachedTokens
     if (includeUsage) res.write(`data: ${JSON.stringify({ id, object, created: now(), model, choices: [], usage: usage(maxTokens) })}\n\n`)
@@ -200,8 +206,8 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
       return vllmError(res, 400, 'BadRequestError', 'Invalid JSON body')
     }
     if (kind === 'tokenize') {
-      const n = countTokens(promptText(body))
-      return send(res, 200, { count: n, max_model_len: maxModelLen, tokens: tokenize(promptText(body)) })
+      const tokens = promptTokenIds(body)
+      return send(res, 200, { count: tokens.length, max_model_len: maxModelLen, tokens })
     }
     if (typeof body.model !== 'string' || !served.has(body.model)) {
       return vllmError(res, 404, 'NotFoundError', `The model \`${String(body.model)}\` does not exist.`, 'model')

@@ -16,8 +16,9 @@ export interface PodMetrics {
   /** LoRA adapters currently running, and the adapter slots (vllm:lora_requests_info). */
   runningAdapters?: string[]
   maxLora?: number
-  /** KV block size in tokens (vllm:cache_config_info). */
+  /** KV block size in tokens, and the cache's capacity in tokens (vllm:cache_config_info). */
   blockSize?: number
+  kvCapacityTokens?: number
 }
 
 function sum(families: Map<string, { value?: string; labels?: Record<string, string> }[]>, ...names: string[]): number | undefined {
@@ -53,6 +54,7 @@ export function parseVllmMetrics(text: string, at: number): PodMetrics {
     generationTokens: sum(families, 'vllm:generation_tokens_total', 'vllm:generation_tokens'),
     runningAdapters: latest?.labels ? (latest.labels.running_lora_adapters ?? '').split(',').filter(Boolean) : undefined,
     maxLora: latest?.labels?.max_lora !== undefined ? Number(latest.labels.max_lora) : undefined,
-    blockSize: cacheConfig?.block_size !== undefined ? Number(cacheConfig.block_size) : undefined
+    blockSize: cacheConfig?.block_size !== undefined ? Number(cacheConfig.block_size) : undefined,
+    kvCapacityTokens: cacheConfig?.num_gpu_blocks && cacheConfig.block_size ? Number(cacheConfig.num_gpu_blocks) * Number(cacheConfig.block_size) || undefined : undefined
   }
 }

@@ -24,6 +24,8 @@ export interface Scenario {
   prefilling?: Record<string, number>
   metrics?: Record<string, Partial<PodMetrics>>
   perf?: Record<string, Partial<PodPerf>>
+  /** Tokens routed to each pod since its metrics were scraped. */
+  routedTokens?: Record<string, number>
   text?: string
   headers?: Record<string, string>
   user?: string
@@ -50,7 +52,8 @@ export function input(pods: readonly Pod[], s: Scenario = {}): RoutingInput {
       inflight: (p) => s.inflight?.[p.name] ?? 0,
       prefilling: (p) => s.prefilling?.[p.name] ?? s.inflight?.[p.name] ?? 0,
       metrics: (p) => (s.metrics?.[p.name] ? { at: 0, ...s.metrics[p.name] } : undefined),
-      perf: (p) => ({ ...basePerf, ...s.perf?.[p.name] })
+      perf: (p) => ({ ...basePerf, ...s.perf?.[p.name] }),
+      routedTokensSince: (p) => s.routedTokens?.[p.name] ?? 0
     },
     random: s.random ?? Math.random
   }

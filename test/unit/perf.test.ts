@@ -36,6 +36,6 @@ t.test('vLLM metrics: names with and without _total, fallbacks, LoRA info', asyn
     ].join('\n'),
     5
   )
-  t.match(m, { at: 5, running: 3, waiting: 1, kvCacheUsage: 0.4, gpuCacheUsage: 0.4, prefixQueries: 100, prefixHits: 25, runningAdapters: ['sql', 'chat'], maxLora: 2, blockSize: 16 })
+  t.match(m, { at: 5, running: 3, waiting: 1, kvCacheUsage: 0.4, gpuCacheUsage: 0.4, prefixQueries: 100, prefixHits: 25, runningAdapters: ['sql', 'chat'], maxLora: 2, blockSize: 16, kvCapacityTokens: 1600 })
   t.match(parseVllmMetrics('garbage', 1), { running: undefined, kvCacheUsage: undefined })
 })

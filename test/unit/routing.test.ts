@@ -1,6 +1,7 @@
 import t from 'tap'
 import { GatewayError } from '../../src/errors/catalogue.js'
 import { leastRequestStrategy } from '../../src/routing/least-request.js'
+import { DispatchLog } from '../../src/telemetry/dispatch-log.js'
 import { leastBusyTimeStrategy, leastGpuCacheStrategy, leastKvCacheStrategy, leastLatencyStrategy, throughputStrategy } from '../../src/routing/load-strategies.js'
 import { loraCandidates } from '../../src/routing/lora-affinity.js'
 import { powerOfTwoStrategy } from '../../src/routing/power-of-two.js'
@@ -134,4 +135,26 @@ t.test('in-flight tracker: release is idempotent', async (t) => {
   t.equal(tr.get('p'), 1)
   r2()
   t.equal(tr.total(), 0)
+})
+
+t.test('least-kv-cache adds what was routed to a pod since its scrape', async (t) => {
+  const metrics = { a: { kvCacheUsage: 0.2, kvCapacityTokens: 10_000 }, b: { kvCacheUsage: 0.4, kvCapacityTokens: 10_000 } }
+  t.equal(picked(leastKvCacheStrategy.pick(input(pods.slice(0, 2), { metrics }))), 'a')
+  t.equal(picked(leastKvCacheStrategy.pick(input(pods.slice(0, 2), { metrics, routedTokens: { a: 3000 } }))), 'b', 'a: 0.2 + 3000/10000 = 0.5 > b: 0.4')
+  t.equal(picked(leastGpuCacheStrategy.pick(input(pods.slice(0, 2), { metrics: { a: { gpuCacheUsage: 0.2 }, b: { gpuCacheUsage: 0.4 } }, routedTokens: { a: 3000 } }))), 'a', 'capacity unknown: the scraped value alone')
+})
+
+t.test('dispatch log: tokens routed after a time, pruned by age', async (t) => {
+  const log = new DispatchLog(1000)
+  log.record('p', 100, 10_000)
+  log.record('p', 50, 10_500)
+  log.record('q', 7, 10_500)
+  t.equal(log.since('p', 9_999), 150)
+  t.equal(log.since('p', 10_000), 50, 'strictly after the scrape')
+  t.equal(log.since('x', 0), 0)
+  log.record('p', 1, 11_200)
+  t.equal(log.since('p', 0), 51, 'entries older than keepMs are dropped')
+  log.retain(new Set(['q']))
+  t.equal(log.since('p', 0), 0, 'pods that are gone are forgotten')
+  t.equal(log.since('q', 0), 7)
 })

@@ -82,3 +82,32 @@ t.test('HTTP: cached_tokens in usage; too large for the KV cache → 400', async
   const tok = (await (await post(`${sim.url}/tokenize`, { model: 'm', prompt: 'hello world' })).json()) as { count: number }
   t.equal(tok.count, 2, 'the BPE tokenizer: "hello world" is 2 tokens')
 })
+
+t.test('engine LoRA: at most maxLoras adapters per batch; others wait while base requests go ahead', async (t) => {
+  const e = new SimEngine({ model: 'm', profile: gpuProfile('a100'), timeScale: 0, kvTokens: 16_000, maxBatch: 8, maxLoras: 1 })
+  const order: string[] = []
+  const job = (name: string, adapter: string | undefined, offset: number) =>
+    e.generate(ids(2, offset), 32, 8, new AbortController().signal, { onToken: () => undefined }, adapter).then(() => order.push(name))
+  const jobs = [job('a1', 'lora-a', 40), job('b1', 'lora-b', 41), job('base', undefined, 42), job('a2', 'lora-a', 43)]
+  await new Promise((r) => setImmediate(r))
+  t.equal(e.stats.running, 3, 'a1, base and a2 run; b1 waits for a slot')
+  t.equal(e.stats.waiting, 1)
+  t.match(await e.metrics.metrics(), /vllm:lora_requests_info\{max_lora="1",running_lora_adapters="lora-a",waiting_lora_adapters="lora-b"\}/)
+  await Promise.all(jobs)
+  t.equal(order.at(-1), 'b1', 'lora-b runs once lora-a has left the batch')
+  t.match(await e.metrics.metrics(), /sim:lora_loads_total\{model_name="m"\} 2/, 'a and b loaded once each')
+  await job('a3', 'lora-a', 44)
+  t.match(await e.metrics.metrics(), /sim:lora_loads_total\{model_name="m"\} 3/, 'b evicted a from the only slot: a loads again')
+})
+
+t.test('HTTP LoRA: an adapter has its own KV blocks', async (t) => {
+  const sim = await startSim({ model: 'm', loras: ['sql'], timeScale: 0, kvTokens: 16_000 })
+  t.teardown(() => sim.close())
+  const messages = [{ role: 'system', content: 'Shared instructions. '.repeat(40) }, { role: 'user', content: 'q' }]
+  const cached = async (model: string) =>
+    ((await (await post(`${sim.url}/v1/chat/completions`, { model, messages, max_tokens: 2 })).json()) as { usage: { prompt_tokens_details: { cached_tokens: number } } }).usage.prompt_tokens_details.cached_tokens
+  t.equal(await cached('m'), 0)
+  t.equal(await cached('sql'), 0, 'the base model cached this prompt, not the adapter')
+  t.ok((await cached('sql')) > 100, 'the adapter reuses its own blocks')
+  t.ok((await cached('m')) > 100)
+})

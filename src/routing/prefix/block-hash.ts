@@ -34,11 +34,11 @@ export interface BlockHashes {
   checks: Int32Array
 }
 
-/** Hashes of the first `blocks` blocks of `wordsPerBlock` words each. */
-export function chainedHashes(words: Int32Array, wordsPerBlock: number, blocks: number): BlockHashes {
+/** Hashes of the first `blocks` blocks of `wordsPerBlock` words each; `salt` starts the chain elsewhere. */
+export function chainedHashes(words: Int32Array, wordsPerBlock: number, blocks: number, salt = 0): BlockHashes {
   const keys = new Int32Array(blocks)
   const checks = new Int32Array(blocks)
-  let hi = 0
+  let hi = salt | 0
   let lo = 0
   for (let b = 0, i = 0; b < blocks; b++) {
     let v1 = hi
@@ -75,8 +75,11 @@ export function blockHashes(text: string, blockSize: number): BlockHashes {
   return chainedHashes(new Int32Array(scratch), blockSize >> 2, Math.floor(written / blockSize))
 }
 
-/** vLLM-style block names over token ids, `tokensPerBlock` ids per block: 53 of the 63 bits, as one number each. */
-export function tokenBlockHashes(tokens: readonly number[], tokensPerBlock: number): number[] {
-  const { keys, checks } = chainedHashes(Int32Array.from(tokens), tokensPerBlock, Math.floor(tokens.length / tokensPerBlock))
+/**
+ * vLLM-style block names over token ids, `tokensPerBlock` ids per block: 53 of the 63 bits, as one
+ * number each. A `salt` (vLLM: the LoRA adapter) keeps equal tokens under different adapters apart.
+ */
+export function tokenBlockHashes(tokens: readonly number[], tokensPerBlock: number, salt = 0): number[] {
+  const { keys, checks } = chainedHashes(Int32Array.from(tokens), tokensPerBlock, Math.floor(tokens.length / tokensPerBlock), salt)
   return Array.from(keys, (key, i) => (key + 2 ** 30) * 2 ** 22 + (checks[i] >>> 10))
 }
