@@ -40,6 +40,15 @@ function zipf(n: number, s: number, r: () => number): () => number {
   }
 }
 
+/**
+ * Groups 0..n-1 once each, in order, then `rest()`: every shared prefix is seen during the
+ * warm-up, so the measured window is the steady state rather than a count of first sightings.
+ */
+function primed(n: number, rest: () => number): () => number {
+  let i = 0
+  return () => (i < n ? i++ : rest())
+}
+
 export interface Body {
   model: string
   messages: { role: string; content: string }[]
@@ -82,6 +91,8 @@ export function workloads(): Workload[] {
   const conversations: { role: string; content: string }[][] = Array.from({ length: 24 }, (_, c) => [{ role: 'system', content: text(3000 + c, 300) }])
   const adapters = Array.from({ length: 12 }, (_, i) => `lora-${i}`)
   let adapterPick: (() => number) | undefined
+  let b2bPick: (() => number) | undefined
+  let gspPick: (() => number) | undefined
   const busy = new Set<number>()
   let q = 0
   type Next = (r: () => number) => Body | { body: Body; conversation?: number }
@@ -95,16 +106,18 @@ export function workloads(): Workload[] {
   })
   const a100s = Array(CLUSTER.pods).fill('a100')
   return [
-    mk('b2b-saas', '16 tenants × 2000-token system prompt (working set ≈ 67 % of cluster KV, 2.7× one pod), 30-token questions, 16-token answers', a100s, [6, 12], (r) =>
-      chat(b2bPrompts[Math.floor(r() * b2bPrompts.length)], text(10_000 + q++, 30), 16)
-    ),
-    mk('gsp', 'SGLang generated-shared-prefix: 32 groups × 800-token prefix, 60-token questions, 32-token answers, uniform', a100s, [10, 20], (r) =>
-      chat(gspPrompts[Math.floor(r() * gspPrompts.length)], text(20_000 + q++, 60), 32)
-    ),
+    mk('b2b-saas', '16 tenants × 2000-token system prompt (working set ≈ 67 % of cluster KV, 2.7× one pod), 30-token questions, 16-token answers', a100s, [6, 12], (r) => {
+      b2bPick ??= primed(b2bPrompts.length, () => Math.floor(r() * b2bPrompts.length))
+      return chat(b2bPrompts[b2bPick()], text(10_000 + q++, 30), 16)
+    }),
+    mk('gsp', 'SGLang generated-shared-prefix: 32 groups × 800-token prefix, 60-token questions, 32-token answers, uniform', a100s, [10, 20], (r) => {
+      gspPick ??= primed(gspPrompts.length, () => Math.floor(r() * gspPrompts.length))
+      return chat(gspPrompts[gspPick()], text(20_000 + q++, 60), 32)
+    }),
     (() => {
       let pick: (() => number) | undefined
       return mk('gsp-zipf', 'as gsp, group popularity Zipf(1.1)', a100s, [10, 20], (r) => {
-        pick ??= zipf(gspPrompts.length, 1.1, r)
+        pick ??= primed(gspPrompts.length, zipf(gspPrompts.length, 1.1, r))
         return chat(gspPrompts[pick()], text(30_000 + q++, 60), 32)
       })
     })(),

@@ -62,7 +62,10 @@ const prefixCache = z.strictObject({
   imbalanceAbsCount: positiveInt.default(16),
   stdDevFactor: z.number().positive().default(2),
   maxBlocks: positiveInt.default(200_000),
-  ttlMinutes: positiveInt.default(20)
+  ttlMinutes: positiveInt.default(20),
+  /** cache-aware: match on the pods' own token ids (vLLM /tokenize, one call per request) instead of text blocks. */
+  exactTokens: z.boolean().default(false),
+  tokenizeTimeoutMs: positiveInt.default(200)
 })
 
 const routing = z.strictObject({

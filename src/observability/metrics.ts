@@ -14,6 +14,7 @@ export class GatewayMetrics {
   readonly rateLimited: Counter<'reason'>
   readonly storeErrors: Counter<'op'>
   readonly watchRestarts: Counter<'resource'>
+  readonly tokenizeCalls: Counter<'outcome'>
   readonly prefixMatch: Histogram<'strategy'>
 
   constructor(registry: PodRegistry, inflight: InflightTracker, opts: { defaultMetrics?: boolean } = {}) {
@@ -46,6 +47,7 @@ export class GatewayMetrics {
       registers: [r]
     })
     this.watchRestarts = new Counter({ name: 'brixgate_discovery_watch_restarts_total', help: 'Kubernetes list/watch restarts after errors.', labelNames: ['resource'], registers: [r] })
+    this.tokenizeCalls = new Counter({ name: 'brixgate_tokenize_requests_total', help: 'Calls to a pod\'s /tokenize (cache-aware exact-token mode) by outcome; failed ones fall back to text blocks.', labelNames: ['outcome'], registers: [r] })
     this.storeErrors = new Counter({ name: 'brixgate_rate_limit_store_errors_total', help: 'Rate-limit store failures.', labelNames: ['op'], registers: [r] })
     new Gauge({
       name: 'brixgate_pod_inflight_requests',

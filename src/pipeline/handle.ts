@@ -20,6 +20,7 @@ import type { PodStats, RoutingRequest, Strategy } from '../routing/strategy.js'
 import type { InflightTracker } from '../telemetry/inflight.js'
 import type { PerfTracker } from '../telemetry/perf.js'
 import type { DispatchLog } from '../telemetry/dispatch-log.js'
+import { fetchTokens } from '../routing/prefix/tokenize-client.js'
 import type { MetricsScraper } from '../telemetry/scraper.js'
 import { routingText } from './routing-text.js'
 import { AbortFlag } from './abort-flag.js'
@@ -153,6 +154,14 @@ export class InferencePipeline {
     }
   }
 
+  /** The prompt's token ids from the least busy pod (one tokenizer per model), or undefined. */
+  private async tokenize(parsed: ParsedRequest, pods: readonly Pod[]): Promise<number[] | undefined> {
+    const pod = pods.reduce((a, b) => (this.stats.inflight(b) < this.stats.inflight(a) ? b : a))
+    const tokens = await fetchTokens(this.deps.pools, pod, parsed.body, this.deps.config.routing.prefixCache.tokenizeTimeoutMs)
+    this.deps.metrics.tokenizeCalls.inc({ outcome: tokens ? 'ok' : 'failed' })
+    return tokens
+  }
+
   /** Picks a pod and sends the request; on connect failures tries other pods. */
   private async forward(flight: Flight, req: FastifyRequest, reply: FastifyReply, user: string | undefined, routable: Pod[]): Promise<void> {
     const { deps } = this
@@ -175,6 +184,7 @@ export class InferencePipeline {
       promptTokens: Math.ceil(parsed.raw.length / 4),
       outputTokens: parsed.maxTokens ?? DEFAULT_OUTPUT_TOKENS
     }
+    if (strategy.wantsTokens) request.tokens = await this.tokenize(parsed, routable)
     for (let attempt = 0; ; attempt++) {
       // retries look again: the failed pod may just have been ejected, others may have arrived
       const all = attempt === 0 ? routable : deps.registry.resolve(parsed.model).pods

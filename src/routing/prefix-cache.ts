@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js'
-import { blockHashes, type BlockHashes } from './prefix/block-hash.js'
+import { blockHashes, chainedHashes, type BlockHashes } from './prefix/block-hash.js'
 import { PrefixIndex } from './prefix/prefix-index.js'
 import type { Pod } from '../discovery/pod.js'
 import type { RoutingInput, Strategy } from './strategy.js'
@@ -50,6 +50,20 @@ export function prefixCacheStrategy(cfg: PrefixConfig): Strategy {
   }
 }
 
+/** vLLM's default KV block size, for pods that do not report vllm:cache_config_info. */
+const DEFAULT_BLOCK_TOKENS = 16
+
+/**
+ * The request's prefix blocks: over the pods' token ids when the pipeline fetched them (exact
+ * mode: blocks of the pods' own KV block size, as their prefix cache cuts them), else text blocks.
+ */
+function requestHashes(input: RoutingInput, cfg: PrefixConfig): { hashes: BlockHashes; mode: 'tokens' | 'text' } {
+  const tokens = input.request.tokens
+  if (!tokens) return { hashes: blockHashes(input.request.text(), cfg.blockSize), mode: 'text' }
+  const blockTokens = input.pods.map((p) => input.stats.metrics(p)?.blockSize).find((b) => b !== undefined && b > 0) ?? DEFAULT_BLOCK_TOKENS
+  return { hashes: chainedHashes(Int32Array.from(tokens), blockTokens, Math.floor(tokens.length / blockTokens)), mode: 'tokens' }
+}
+
 /**
  * cache-aware (brixgate's own): the expected time to first token on each pod — prefill of the
  * prompt part the pod has not cached, at the pod's measured prefill speed, plus the queue in
@@ -78,12 +92,13 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
   return {
     name: 'cache-aware',
     better: 'low',
+    wantsTokens: cfg.exactTokens,
     score(input) {
-      const hashes = blockHashes(input.request.text(), cfg.blockSize)
+      const { hashes } = requestHashes(input, cfg)
       return cost(input, hashes, index.match(hashes, new Set(input.pods.map((p) => p.id))))
     },
     pick(input) {
-      const hashes = blockHashes(input.request.text(), cfg.blockSize)
+      const { hashes, mode } = requestHashes(input, cfg)
       const counts = index.match(hashes, new Set(input.pods.map((p) => p.id)))
       const costs = cost(input, hashes, counts)
       let i = 0
@@ -94,7 +109,7 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       return {
         pod,
         prefixMatch,
-        reason: `cache-aware prefix=${(prefixMatch * 100).toFixed(0)}% expected-ttft=${costs[i].toFixed(1)}ms inflight=${input.stats.inflight(pod)}`
+        reason: `cache-aware ${mode === 'tokens' ? 'token ' : ''}prefix=${(prefixMatch * 100).toFixed(0)}% expected-ttft=${costs[i].toFixed(1)}ms inflight=${input.stats.inflight(pod)}`
       }
     }
   }

@@ -15,6 +15,8 @@ export interface RoutingRequest {
   promptTokens: number
   /** Expected output tokens (max_tokens, else a default). */
   outputTokens: number
+  /** The prompt's token ids from a pod's /tokenize, for strategies that ask for them (else undefined). */
+  tokens?: readonly number[]
 }
 
 export interface PodStats {
@@ -62,6 +64,8 @@ export interface Strategy {
   /** Per-pod scores (aligned with input.pods) for weighted mixes; `better` says which end wins. */
   score?(input: RoutingInput): number[]
   readonly better?: 'low' | 'high'
+  /** Asks the pipeline for the prompt's token ids (one /tokenize call per request) before pick(). */
+  readonly wantsTokens?: boolean
   /** Told when a request it routed has finished (fairness and cache bookkeeping). */
   completed?(c: Completion): void
 }

@@ -1,6 +1,7 @@
 import t from 'tap'
 import OpenAI from 'openai'
 import { startSim, type SimServer } from '../../src/sim/server.js'
+import { startBadBackend } from '../helpers/backends.js'
 import { eventually } from '../helpers/eventually.js'
 import { startGateway } from '../helpers/gateway.js'
 import { chat, post } from '../helpers/http.js'
@@ -80,4 +81,48 @@ t.test('scraped metrics reach the strategies; the openai client works with a mix
   const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'x', maxRetries: 0, defaultHeaders: { 'routing-strategy': 'throughput:1,least-latency:1' } })
   const r = await client.chat.completions.create({ model: 'lora-x', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 })
   t.equal(r.model, 'lora-x')
+})
+
+t.test('cache-aware exact-token mode: matches on the pods\' token ids; falls back to text blocks', async (t) => {
+  const exact = await startGateway({
+    discovery: { static: { models: [{ name: 'm', endpoints: sims.map((s, i) => ({ address: s.address, name: `pod-${i}` })) }] } },
+    routing: { explain: true, defaultStrategy: 'cache-aware', prefixCache: { exactTokens: true } },
+    telemetry: { scrapeIntervalMs: 50 }
+  })
+  t.teardown(() => exact.close())
+  // the pods' KV block size (vllm:cache_config_info) is read from scraped metrics
+  await eventually(async () => /block_size="16"/.test(await (await fetch(`http://${sims[0].address}/metrics`)).text()))
+  const history = [{ role: 'system', content: 'Exact-token policy text. '.repeat(80) }]
+  const reasons: string[] = []
+  const pods = new Set<string | null>()
+  for (let turn = 0; turn < 3; turn++) {
+    history.push({ role: 'user', content: `question ${turn}` })
+    const res = await post(`${exact.url}/v1/chat/completions`, { model: 'm', messages: history, max_tokens: 2 })
+    t.equal(res.status, 200)
+    await res.arrayBuffer()
+    pods.add(res.headers.get('target-pod'))
+    reasons.push(res.headers.get('x-routing-reason') ?? '')
+    history.push({ role: 'assistant', content: 'answer' })
+  }
+  t.match(reasons[0], /^cache-aware token prefix=0%/)
+  const later = Number(/token prefix=(\d+)%/.exec(reasons[2])?.[1])
+  t.ok(later >= 90, `third turn: ${later}% of its token blocks matched`)
+  t.equal(pods.size, 1, 'the conversation stays on one pod')
+  t.match(await (await fetch(`${exact.url}/metrics`)).text(), /brixgate_tokenize_requests_total\{outcome="ok"\} 3/)
+
+  // a backend without a vLLM /tokenize: the request still routes, on text blocks
+  const plain = await startBadBackend()
+  const fallback = await startGateway({
+    discovery: { static: { models: [{ name: 'echo', endpoints: [plain.address] }] } },
+    routing: { explain: true, defaultStrategy: 'cache-aware', prefixCache: { exactTokens: true } }
+  })
+  t.teardown(async () => {
+    await fallback.close()
+    await plain.close()
+  })
+  const res = await post(`${fallback.url}/v1/chat/completions`, chat('echo'))
+  t.equal(res.status, 200)
+  await res.arrayBuffer()
+  t.match(res.headers.get('x-routing-reason'), /^cache-aware prefix=/)
+  t.match(await (await fetch(`${fallback.url}/metrics`)).text(), /brixgate_tokenize_requests_total\{outcome="failed"\} 1/)
 })
