@@ -12,10 +12,21 @@ type PrefixConfig = Config['routing']['prefixCache']
  */
 const EVICTION_WEIGHT = 3
 
-function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
-  let best = pods[0]
-  for (const p of pods) if (input.stats.inflight(p) < input.stats.inflight(best)) best = p
+/** Index of the lowest value; ties broken uniformly at random (so idle pods share new prefixes). */
+function argmin(values: readonly number[], random: () => number): number {
+  let best = 0
+  let ties = 1
+  for (let i = 1; i < values.length; i++) {
+    if (values[i] < values[best]) {
+      best = i
+      ties = 1
+    } else if (values[i] === values[best] && random() * ++ties < 1) best = i
+  }
   return best
+}
+
+function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
+  return pods[argmin(pods.map((p) => input.stats.inflight(p)), input.random)]
 }
 
 /**
@@ -101,8 +112,7 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       const { hashes, mode } = requestHashes(input, cfg)
       const counts = index.match(hashes, new Set(input.pods.map((p) => p.id)))
       const costs = cost(input, hashes, counts)
-      let i = 0
-      for (let j = 1; j < costs.length; j++) if (costs[j] < costs[i] || (costs[j] === costs[i] && input.random() < 0.5)) i = j
+      const i = argmin(costs, input.random)
       const pod = input.pods[i]
       index.insert(hashes, pod.id, counts.get(pod.id) ?? 0)
       const prefixMatch = hashes.keys.length > 0 ? (counts.get(pod.id) ?? 0) / hashes.keys.length : 0

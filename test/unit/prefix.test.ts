@@ -120,3 +120,18 @@ t.test('cache-aware scores a heterogeneous cluster by measured speed', async (t)
   const perf = { a: { prefillMsPerToken: 0.12, ttftMs: 120 }, b: { prefillMsPerToken: 0.02, ttftMs: 25 }, c: { prefillMsPerToken: 0.05, ttftMs: 50 } }
   t.equal(s.pick(input(pods, { text: 'x'.repeat(4000), perf }))!.pod.name, 'b')
 })
+
+t.test('prefix strategies share new prefixes among equally idle pods', async (t) => {
+  let seed = 1
+  const random = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646
+  const four = [pod('a'), pod('b'), pod('c'), pod('d')]
+  for (const s of [prefixCacheStrategy(cfg), cacheAwareStrategy(cfg)]) {
+    const counts = new Map<string, number>()
+    for (let i = 0; i < 40; i++) {
+      const name = s.pick(input(four, { text: `tenant ${i} `.repeat(100), random }))!.pod.name
+      counts.set(name, (counts.get(name) ?? 0) + 1)
+    }
+    t.equal(counts.size, 4, `${s.name}: every idle pod gets new prefixes (${JSON.stringify(Object.fromEntries(counts))})`)
+    t.ok(Math.max(...counts.values()) <= 20, `${s.name}: none takes half of them`)
+  }
+})
