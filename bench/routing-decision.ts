@@ -36,7 +36,7 @@ function inputFor(i: number): RoutingInput {
   return {
     request: { model: 'm', body, headers: { 'x-aibrix-session-key': `s${i % 50}` }, user: `u${i % 20}`, text: () => text, promptTokens: text.length / 4, outputTokens: 128 },
     pods,
-    stats: { inflight: (p) => inflight[index.get(p.id)!], prefilling: (p) => inflight[index.get(p.id)!] >> 1, metrics: (p) => metrics[index.get(p.id)!], perf: (p) => perf[index.get(p.id)!], routedTokensSince: () => 0 },
+    stats: { inflight: (p) => inflight[index.get(p.id)!], prefilling: (p) => inflight[index.get(p.id)!] >> 1, prefillTokens: (p) => (inflight[index.get(p.id)!] >> 1) * 500, metrics: (p) => metrics[index.get(p.id)!], perf: (p) => perf[index.get(p.id)!], routedTokensSince: () => 0, recentComputedTokens: (p) => inflight[index.get(p.id)!] * 3000 },
     random: Math.random
   }
 }

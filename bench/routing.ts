@@ -1,5 +1,6 @@
 /**
- * npm run bench:routing [-- --quick] — which routing strategy wins, on a simulated cluster.
+ * npm run bench:routing [-- --quick] [--workloads=a,b] [--strategies=x,y] [--reps=N] [--rates=r,s] — which routing
+ * strategy wins, on a simulated cluster. Only a full run writes docs/; the others print their table.
  *
  * Simulated vLLM pods run in a child process (src/sim, time compressed by TIME_SCALE); the real
  * gateway runs in this process, fresh for every run, in front of them. Each workload replays
@@ -19,17 +20,21 @@ import { CLUSTER, workloads, type Workload } from './routing/workloads.js'
 import type { ReplayOptions, ReplayResult } from './routing/replay.js'
 import { lineChart } from './routing/svg.js'
 
+const option = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1]
 const quick = process.argv.includes('--quick')
-const only = process.argv.find((a) => a.startsWith('--workloads='))?.split('=')[1]?.split(',')
+/** Only a full run (no --quick, no filters) writes the results into docs/. */
+const writesDocs = !quick && !option('workloads') && !option('strategies') && !option('reps') && !option('rates')
+const only = option('workloads')?.split(',')
 /** Simulated time runs this much faster than the wall clock... inverted: wall = simulated × TIME_SCALE. */
 const TIME_SCALE = Number(process.env.BENCH_TIME_SCALE ?? 0.1)
 const SIM_SECONDS = 9
 /** The first simulated seconds of a run warm the caches and are not measured (steady state, as in the published benchmarks). */
 const WARMUP_SIM_SECONDS = 3
-const REPS = quick ? 1 : 3
+const REPS = Number(option('reps') ?? (quick ? 1 : 3))
 const DRAIN_SIM_SECONDS = 5
-const STRATEGIES = ['random', 'least-request', 'throughput', 'least-kv-cache', 'least-gpu-cache', 'least-latency', 'least-busy-time', 'power-of-two', 'session-affinity', 'vtc-basic', 'prefix-cache', 'cache-aware']
+const ALL_STRATEGIES = ['random', 'least-request', 'throughput', 'least-kv-cache', 'least-gpu-cache', 'least-latency', 'least-busy-time', 'power-of-two', 'session-affinity', 'vtc-basic', 'prefix-cache', 'cache-aware']
 
+const STRATEGIES = option('strategies')?.split(',') ?? ALL_STRATEGIES
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 const pct = (xs: number[], p: number) => {
   if (xs.length === 0) return NaN
@@ -121,11 +126,11 @@ async function main(): Promise<void> {
   const charts: string[] = []
   const began = Date.now()
   const replayer = new Replayer()
-  mkdirSync(here('../../docs/img'), { recursive: true })
+  if (writesDocs) mkdirSync(here('../../docs/img'), { recursive: true })
   for (const w of chosen) {
     const cluster = await startChild(process.execPath, [here('./routing/cluster.js'), JSON.stringify({ gpus: w.gpus, kvTokens: CLUSTER.kvTokens, maxBatch: CLUSTER.maxBatch, timeScale: TIME_SCALE, loras: w.adapters, maxLoras: w.maxLoras })], /CLUSTER (\[.*\])/)
     const addresses = JSON.parse(cluster.url) as string[]
-    const rates = quick ? w.rates.slice(-1) : w.rates
+    const rates = option('rates')?.split(',').map(Number) ?? (quick ? w.rates.slice(-1) : w.rates)
     const series = new Map<string, [number, number][]>()
     try {
       // one unrecorded run first: the pods' and the gateway's code is compiled (JIT) before
@@ -154,7 +159,7 @@ async function main(): Promise<void> {
       cluster.stop()
     }
     const file = `routing-${w.name}.svg`
-    writeFileSync(here(`../../docs/img/${file}`), lineChart(`${w.name}: TTFT p90 vs request rate`, [...series].map(([name, points]) => ({ name, points })), 'request rate (simulated req/s)', 'TTFT p90 (simulated ms)'))
+    if (writesDocs) writeFileSync(here(`../../docs/img/${file}`), lineChart(`${w.name}: TTFT p90 vs request rate`, [...series].map(([name, points]) => ({ name, points })), 'request rate (simulated req/s)', 'TTFT p90 (simulated ms)'))
     charts.push(`### ${w.name}\n\n${w.description}; cluster: ${w.gpus.join(', ')}.\n\n![${w.name}](img/${file})\n`)
   }
   await replayer.close()
@@ -174,7 +179,7 @@ async function main(): Promise<void> {
     '',
     ...charts
   ].join('\n')
-  writeFileSync(here('../../docs/benchmarks-routing.md'), md + '\n')
+  if (writesDocs) writeFileSync(here('../../docs/benchmarks-routing.md'), md + '\n')
   console.log(md)
 }
 

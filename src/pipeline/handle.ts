@@ -35,11 +35,15 @@ export interface PipelineDeps {
   inflight: InflightTracker
   /** Requests sent but without a first byte yet, per pod address. */
   prefilling: InflightTracker
+  /** Of those, the prompt tokens still to prefill, per pod address. */
+  prefillTokens: InflightTracker
   /** Requests other gateway replicas have open, per pod address (0 without Redis). */
   fleetInflight: (address: string) => number
   perf: PerfTracker
   scraper: MetricsScraper
   dispatches: DispatchLog
+  /** Prompt tokens sent to each pod to compute (not cached), over the last minute. */
+  computed: DispatchLog
   pools: UpstreamPools
   limiter: Limiter
   modelRps: ModelRpsLimiter
@@ -84,6 +88,9 @@ const DEFAULT_OUTPUT_TOKENS = 128
 /** Failures that happened talking to the pod (flagged x-error-streaming for stream requests). */
 const UPSTREAM_KINDS = new Set(['upstream_timeout', 'upstream_unreachable', 'upstream_unmarshal'])
 
+/** How far back `recentComputedTokens` looks: about the time a busy pod takes to refill its cache. */
+export const COMPUTED_WINDOW_MS = 60_000
+
 /** Metric label of a strategy: mixes are client-defined strings, so they share one label. */
 const strategyLabel = (s: Strategy | undefined) => (!s ? '' : /[:,]/.test(s.name) ? 'mix' : s.name)
 
@@ -100,9 +107,11 @@ export class InferencePipeline {
     this.stats = {
       inflight: (p) => deps.inflight.get(p.address) + deps.fleetInflight(p.address),
       prefilling: (p) => deps.prefilling.get(p.address),
+      prefillTokens: (p) => deps.prefillTokens.get(p.address),
       metrics: (p) => deps.scraper.get(p),
       perf: (p) => deps.perf.get(p),
-      routedTokensSince: (p, at) => deps.dispatches.since(p.address, at)
+      routedTokensSince: (p, at) => deps.dispatches.since(p.address, at),
+      recentComputedTokens: (p) => deps.computed.since(p.address, Date.now() - COMPUTED_WINDOW_MS)
     }
   }
 
@@ -202,9 +211,15 @@ export class InferencePipeline {
       deps.metrics.decisions.inc({ strategy: strategyLabel(strategy), pod: pod.name })
       if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: strategyLabel(strategy) }, decision.prefixMatch)
       deps.dispatches.record(pod.address, request.promptTokens + request.outputTokens, Date.now())
+      deps.computed.record(pod.address, decision.prefillTokens ?? request.promptTokens, Date.now())
       flight.queuedAhead = deps.prefilling.get(pod.address)
       const releaseInflight = deps.inflight.acquire(pod.address)
-      const firstByte = deps.prefilling.acquire(pod.address)
+      const prefilling = deps.prefilling.acquire(pod.address)
+      const prefillWork = deps.prefillTokens.acquire(pod.address, Math.round(decision.prefillTokens ?? request.promptTokens))
+      const firstByte = () => {
+        prefilling()
+        prefillWork()
+      }
       flight.firstByte = firstByte
       const release = () => {
         firstByte()

@@ -11,6 +11,10 @@ type PrefixConfig = Config['routing']['prefixCache']
  * recomputed by each of its next requests until it is cached again (tuned on bench:routing).
  */
 const EVICTION_WEIGHT = 3
+/** What a second copy of a prefix costs, in prefills of the copied part (tuned on bench:routing). */
+const DUPLICATE_WEIGHT = 1
+/** Prompt tokens a pod must have been queried for before its prefix hit rate is trusted. */
+const MIN_QUERIES = 20_000
 
 /** Index of the lowest value; ties broken uniformly at random (so idle pods share new prefixes). */
 function argmin(values: readonly number[], random: () => number): number {
@@ -83,23 +87,34 @@ function requestHashes(input: RoutingInput, cfg: PrefixConfig): { hashes: BlockH
  */
 export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
   const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
-  const cost = (input: RoutingInput, hashes: BlockHashes, counts: Map<string, number>) =>
-    input.pods.map((p) => {
+  const cost = (input: RoutingInput, hashes: BlockHashes, counts: Map<string, number>) => {
+    const share = (p: Pod) => (hashes.keys.length > 0 ? (counts.get(p.id) ?? 0) / hashes.keys.length : 0)
+    const bestShare = Math.max(0, ...input.pods.map(share))
+    return input.pods.map((p) => {
       const perf = input.stats.perf(p)
-      const cachedShare = hashes.keys.length > 0 ? (counts.get(p.id) ?? 0) / hashes.keys.length : 0
-      // prefills run one after another: the wait is the prefills queued in front of this one;
+      const cachedShare = share(p)
+      // prefills run one after another: the wait is the prompt tokens queued in front of this one
+      // (what this gateway sent and is not yet answered, as uncached tokens) at the pod's speed, plus
+      // requests other clients queued there (num_requests_waiting) at its measured prefill turn;
       // requests already decoding only slow each step a little
-      const queued = input.stats.prefilling(p) + (input.stats.metrics(p)?.waiting ?? 0)
+      const queueMs = input.stats.prefillTokens(p) * perf.prefillMsPerToken + (input.stats.metrics(p)?.waiting ?? 0) * perf.prefillTurnMs
       const decoding = Math.max(0, input.stats.inflight(p) - input.stats.prefilling(p))
       const prefill = input.request.promptTokens * (1 - cachedShare) * perf.prefillMsPerToken
-      // caching a new prefix on a full pod evicts other prefixes, which cost as much again later —
-      // in so far as the pod's cache is being reused at all (its prefix hit rate)
+      // caching a new prefix on a full pod evicts other prefixes, which cost as much again later.
+      // How full: what the pod was sent to compute lately over its capacity (vLLM's cache keeps the
+      // most recently computed blocks), else its scraped KV usage; weighed by how much its cache is
+      // reused (hit rate; one half until it has served enough to tell)
       const m = input.stats.metrics(p)
-      const reuse = m?.prefixQueries ? (m.prefixHits ?? 0) / m.prefixQueries : 0
-      const eviction = EVICTION_WEIGHT * prefill * (m?.kvCacheUsage ?? 0) * reuse
-      // each prefill queued in front holds this one up by the pod's measured prefill turn
-      return prefill + eviction + queued * perf.prefillTurnMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
+      const newTokens = input.request.promptTokens * (1 - cachedShare)
+      const fill = m?.kvCapacityTokens ? Math.min(1, (input.stats.recentComputedTokens(p) + newTokens) / m.kvCapacityTokens) : (m?.kvCacheUsage ?? 0)
+      const reuse = m?.prefixQueries && m.prefixQueries >= MIN_QUERIES ? (m.prefixHits ?? 0) / m.prefixQueries : 0.5
+      const eviction = EVICTION_WEIGHT * prefill * fill * reuse
+      // a second copy of a prefix another pod holds takes cache space from other prefixes for as
+      // long as it lives: it is worth it only when the wait for the holder exceeds twice the recompute
+      const duplicate = DUPLICATE_WEIGHT * (bestShare - cachedShare) * input.request.promptTokens * perf.prefillMsPerToken
+      return prefill + eviction + duplicate + queueMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
     })
+  }
   return {
     name: 'cache-aware',
     better: 'low',
@@ -119,6 +134,7 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       return {
         pod,
         prefixMatch,
+        prefillTokens: input.request.promptTokens * (1 - prefixMatch),
         reason: `cache-aware ${mode === 'tokens' ? 'token ' : ''}prefix=${(prefixMatch * 100).toFixed(0)}% expected-ttft=${costs[i].toFixed(1)}ms inflight=${input.stats.inflight(pod)}`
       }
     }

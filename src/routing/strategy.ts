@@ -24,12 +24,16 @@ export interface PodStats {
   inflight(pod: Pod): number
   /** Of those, the ones still waiting for their first token (in the pod's prefill queue). */
   prefilling(pod: Pod): number
+  /** Prompt tokens those still have to prefill (the strategy's estimate of what is not cached, else the whole prompt). */
+  prefillTokens(pod: Pod): number
   /** Fresh scraped vLLM metrics, or undefined (stale or missing: use in-flight counts). */
   metrics(pod: Pod): PodMetrics | undefined
   /** Gateway-measured speed (seeded from the GPU label before any measurement). */
   perf(pod: Pod): PodPerf
   /** Tokens (prompt + expected output) this gateway routed to the pod after `at` (ms, Date.now clock). */
   routedTokensSince(pod: Pod, at: number): number
+  /** Prompt tokens this gateway sent the pod to compute (not cached) over the last minute: what its prefix cache was filled with lately. */
+  recentComputedTokens(pod: Pod): number
 }
 
 export interface RoutingInput {
@@ -48,6 +52,8 @@ export interface RoutingDecision {
   headers?: Record<string, string>
   /** Share of the prompt found in the pod's prefix cache (prefix strategies). */
   prefixMatch?: number
+  /** Prompt tokens the pod will have to compute (not cached), when the strategy knows. */
+  prefillTokens?: number
 }
 
 export interface Completion {

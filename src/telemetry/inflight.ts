@@ -1,18 +1,19 @@
 /**
- * Exact count of requests this gateway has open on each pod address.
+ * Exact count of requests this gateway has open on each pod address (or of an amount per
+ * request, such as the prompt tokens still to prefill).
  * acquire() returns a release function that is safe to call more than once,
  * so every exit path (success, upstream error, abort, timeout) can release without bookkeeping.
  */
 export class InflightTracker {
   private readonly counts = new Map<string, number>()
 
-  acquire(pod: string): () => void {
-    this.counts.set(pod, (this.counts.get(pod) ?? 0) + 1)
+  acquire(pod: string, amount = 1): () => void {
+    this.counts.set(pod, (this.counts.get(pod) ?? 0) + amount)
     let released = false
     return () => {
       if (released) return
       released = true
-      const n = (this.counts.get(pod) ?? 1) - 1
+      const n = (this.counts.get(pod) ?? amount) - amount
       if (n <= 0) this.counts.delete(pod)
       else this.counts.set(pod, n)
     }

@@ -22,10 +22,14 @@ export interface Scenario {
   inflight?: Record<string, number>
   /** Defaults to the in-flight counts (every request still before its first token). */
   prefilling?: Record<string, number>
+  /** Defaults to 1000 tokens per prefilling request. */
+  prefillTokens?: Record<string, number>
   metrics?: Record<string, Partial<PodMetrics>>
   perf?: Record<string, Partial<PodPerf>>
   /** Tokens routed to each pod since its metrics were scraped. */
   routedTokens?: Record<string, number>
+  /** Uncached prompt tokens sent to each pod lately. */
+  computedTokens?: Record<string, number>
   text?: string
   headers?: Record<string, string>
   user?: string
@@ -51,9 +55,11 @@ export function input(pods: readonly Pod[], s: Scenario = {}): RoutingInput {
     stats: {
       inflight: (p) => s.inflight?.[p.name] ?? 0,
       prefilling: (p) => s.prefilling?.[p.name] ?? s.inflight?.[p.name] ?? 0,
+      prefillTokens: (p) => s.prefillTokens?.[p.name] ?? 1000 * (s.prefilling?.[p.name] ?? s.inflight?.[p.name] ?? 0),
       metrics: (p) => (s.metrics?.[p.name] ? { at: 0, ...s.metrics[p.name] } : undefined),
       perf: (p) => ({ ...basePerf, ...s.perf?.[p.name] }),
-      routedTokensSince: (p) => s.routedTokens?.[p.name] ?? 0
+      routedTokensSince: (p) => s.routedTokens?.[p.name] ?? 0,
+      recentComputedTokens: (p) => s.computedTokens?.[p.name] ?? 0
     },
     random: s.random ?? Math.random
   }

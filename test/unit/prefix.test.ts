@@ -108,9 +108,9 @@ t.test('cache-aware: stays while queueing is cheaper than recomputing the prefix
   const long = 'S'.repeat(40_000) // ~10k tokens of shared context
   const perf = { a: { prefillMsPerToken: 0.05, ttftMs: 50 }, b: { prefillMsPerToken: 0.05, ttftMs: 50 }, c: { prefillMsPerToken: 0.05, ttftMs: 50 } }
   const home = s.pick(input(pods, { text: long + 'turn 1', perf }))!.pod.name
-  t.equal(s.pick(input(pods, { text: long + 'turn 2', perf, inflight: { [home]: 5 } }))!.pod.name, home, '5 queued × 50 ms < 500 ms of prefill')
-  const moved = s.pick(input(pods, { text: long + 'turn 3', perf, inflight: { [home]: 20 } }))!
-  t.not(moved.pod.name, home, '20 queued × 50 ms > 500 ms of prefill: recompute elsewhere')
+  t.equal(s.pick(input(pods, { text: long + 'turn 2', perf, inflight: { [home]: 5 } }))!.pod.name, home, '5 queued prefills (5000 tokens, 250 ms) < 500 ms of prefill')
+  const moved = s.pick(input(pods, { text: long + 'turn 3', perf, inflight: { [home]: 30 } }))!
+  t.not(moved.pod.name, home, '30 queued prefills (1500 ms) > twice the 500 ms prefill (recompute + the second copy): move')
   const short = s.pick(input(pods, { text: 'tiny', perf, inflight: { a: 1, b: 0, c: 2 } }))!
   t.equal(short.pod.name, 'b', 'nothing to reuse: least queue')
 })
