@@ -7,7 +7,7 @@ const discovery = { static: { models: [{ name: 'm', endpoints: ['127.0.0.1:8000'
 t.test('defaults match SPEC §2', async (t) => {
   const c = parseConfig({ discovery })
   t.same(c.server, { host: '0.0.0.0', port: 8888, bodyLimitBytes: 8388608, requestTimeoutMs: 1800000, streamIdleTimeoutMs: 300000, shutdownGraceMs: 30000, connectRetries: 2, logLevel: 'info' })
-  t.same(c.routing.prefixCache, { blockSize: 128, imbalanceAbsCount: 16, stdDevFactor: 2, maxBlocks: 200000, ttlMinutes: 20 })
+  t.same(c.routing.prefixCache, { blockSize: 128, imbalanceAbsCount: 16, stdDevFactor: 2, maxBlocks: 200000, ttlMinutes: 20, exactTokens: false, tokenizeTimeoutMs: 200 }, 'SPEC keys, plus the opt-in exact-token mode off')
   t.equal(c.routing.defaultStrategy, 'random')
   t.match(c.rateLimit, { store: 'memory', onStoreError: 'open', unknownUser: 'reject', defaultLimits: { rpm: 100, tpm: 100000 } })
 })
@@ -63,4 +63,5 @@ t.test('errors name the key path', async (t) => {
   t.match(msg({ discovery, rateLimit: { store: 'etcd' } }), /rateLimit\.store: /)
   t.match(msg({ discovery, auth: { apiKeys: [{ keySha256: 'xyz', user: 'a' }] } }), /auth\.apiKeys\.0/)
   t.match(msg({}), /discovery: /)
+  t.match(msg({ discovery, routing: { prefixCache: { blockSize: 130 } } }), /routing\.prefixCache\.blockSize: must be a multiple of 4/)
 })
