@@ -1,33 +1,56 @@
+/** One pod's entries: times ascending, with the running token total after each (a prefix sum). */
+interface PodLog {
+  at: number[]
+  total: number[]
+  /** Entries before `head` are expired (compacted away once they are half the arrays). */
+  head: number
+}
+
 /**
- * Tokens (prompt + expected output) routed to each pod in the last moments, so a strategy reading
- * scraped KV usage can add what the pod has been sent since that scrape. Without it every request
- * between two scrapes goes to the same "emptiest" pod.
+ * Tokens routed to each pod over a recent window, asked as "how many since time t" — e.g. what a
+ * pod has been sent since its metrics were scraped. Without that, every request between two
+ * scrapes goes to the same "emptiest" pod. Recording is amortised O(1) and a query is a binary
+ * search, whatever the request rate.
  */
 export class DispatchLog {
-  private readonly entries = new Map<string, { at: number; tokens: number }[]>()
+  private readonly pods = new Map<string, PodLog>()
 
-  /** Entries older than `keepMs` are dropped: scraped metrics that old are stale anyway. */
+  /** Entries older than `keepMs` are dropped. */
   constructor(private readonly keepMs: number) {}
 
   record(address: string, tokens: number, at: number): void {
-    let list = this.entries.get(address)
-    if (!list) this.entries.set(address, (list = []))
-    list.push({ at, tokens })
-    let drop = 0
-    while (drop < list.length && list[drop].at < at - this.keepMs) drop++
-    if (drop > 0) list.splice(0, drop)
+    let log = this.pods.get(address)
+    if (!log) this.pods.set(address, (log = { at: [], total: [], head: 0 }))
+    const before = log.total.length > 0 ? log.total[log.total.length - 1] : 0
+    log.at.push(at)
+    log.total.push(before + tokens)
+    while (log.head < log.at.length && log.at[log.head] < at - this.keepMs) log.head++
+    if (log.head > 64 && log.head * 2 > log.at.length) {
+      log.at.splice(0, log.head)
+      log.total.splice(0, log.head)
+      log.head = 0
+    }
   }
 
-  /** Tokens routed to the pod after `at`. */
+  /** Tokens routed to the pod after `at` (within the window). */
   since(address: string, at: number): number {
-    const list = this.entries.get(address)
-    let tokens = 0
-    if (list) for (let i = list.length - 1; i >= 0 && list[i].at > at; i--) tokens += list[i].tokens
-    return tokens
+    const log = this.pods.get(address)
+    if (!log || log.at.length === log.head) return 0
+    // first live entry later than `at`
+    let lo = log.head
+    let hi = log.at.length
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if (log.at[mid] > at) hi = mid
+      else lo = mid + 1
+    }
+    if (lo === log.at.length) return 0
+    const last = log.total[log.total.length - 1]
+    return last - (lo > 0 ? log.total[lo - 1] : 0)
   }
 
   /** Forgets pods that are gone. */
   retain(addresses: ReadonlySet<string>): void {
-    for (const address of this.entries.keys()) if (!addresses.has(address)) this.entries.delete(address)
+    for (const address of this.pods.keys()) if (!addresses.has(address)) this.pods.delete(address)
   }
 }
