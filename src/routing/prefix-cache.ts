@@ -88,11 +88,12 @@ function requestHashes(input: RoutingInput, cfg: PrefixConfig): { hashes: BlockH
 export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
   const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
   const cost = (input: RoutingInput, hashes: BlockHashes, counts: Map<string, number>) => {
-    const share = (p: Pod) => (hashes.keys.length > 0 ? (counts.get(p.id) ?? 0) / hashes.keys.length : 0)
-    const bestShare = Math.max(0, ...input.pods.map(share))
+    const blocks = hashes.keys.length
+    let bestShare = 0
+    for (const n of counts.values()) bestShare = Math.max(bestShare, blocks > 0 ? n / blocks : 0)
     return input.pods.map((p) => {
       const perf = input.stats.perf(p)
-      const cachedShare = share(p)
+      const cachedShare = blocks > 0 ? (counts.get(p.id) ?? 0) / blocks : 0
       // prefills run one after another: the wait is the prompt tokens queued in front of this one
       // (what this gateway sent and is not yet answered, as uncached tokens) at the pod's speed, plus
       // requests other clients queued there (num_requests_waiting) at its measured prefill turn;
