@@ -210,7 +210,9 @@ export class InferencePipeline {
       if (deps.config.routing.explain) reply.header('x-routing-reason', `${decision.reason}; pod=${pod.name}`)
       deps.metrics.decisions.inc({ strategy: strategyLabel(strategy), pod: pod.name })
       if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: strategyLabel(strategy) }, decision.prefixMatch)
-      deps.dispatches.record(pod.address, request.promptTokens + request.outputTokens, Date.now())
+      // the KV this request takes on the pod, until it ends (routedTokensSince nets both out)
+      const kvTokens = request.promptTokens + request.outputTokens
+      deps.dispatches.record(pod.address, kvTokens, Date.now())
       deps.computed.record(pod.address, decision.prefillTokens ?? request.promptTokens, Date.now())
       flight.queuedAhead = deps.prefilling.get(pod.address)
       const releaseInflight = deps.inflight.acquire(pod.address)
@@ -221,9 +223,12 @@ export class InferencePipeline {
         prefillWork()
       }
       flight.firstByte = firstByte
+      let released = false
       const release = () => {
         firstByte()
         releaseInflight()
+        if (!released) deps.dispatches.record(pod.address, -kvTokens, Date.now())
+        released = true
       }
       const sentAt = performance.now()
       flight.sentAt = sentAt

@@ -30,7 +30,10 @@ export interface PodStats {
   metrics(pod: Pod): PodMetrics | undefined
   /** Gateway-measured speed (seeded from the GPU label before any measurement). */
   perf(pod: Pod): PodPerf
-  /** Tokens (prompt + expected output) this gateway routed to the pod after `at` (ms, Date.now clock). */
+  /**
+   * KV tokens (prompt + expected output) this gateway added to the pod after `at` (ms, Date.now
+   * clock): requests routed since, minus requests that ended since — what changed since a scrape.
+   */
   routedTokensSince(pod: Pod, at: number): number
   /** Prompt tokens this gateway sent the pod to compute (not cached) over the last minute: what its prefix cache was filled with lately. */
   recentComputedTokens(pod: Pod): number
