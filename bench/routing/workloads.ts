@@ -109,7 +109,7 @@ export function workloads(): Workload[] {
   })
   const a100s = Array(CLUSTER.pods).fill('a100')
   return [
-    mk('b2b-saas', '16 tenants × 2000-token system prompt (working set ≈ 67 % of cluster KV, 2.7× one pod), 30-token questions, 16-token answers', a100s, [8, 16], (r) => {
+    mk('b2b-saas', '16 tenants × 2000-token system prompt (working set ≈ 67 % of cluster KV, 2.7× one pod), 30-token questions, 16-token answers', a100s, [8, 12, 16], (r) => {
       b2bPick ??= primed(b2bPrompts.length, () => Math.floor(r() * b2bPrompts.length))
       return chat(b2bPrompts[b2bPick()], text(10_000 + q++, 30), 16)
     }),
