@@ -103,12 +103,13 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       const prefill = input.request.promptTokens * (1 - cachedShare) * perf.prefillMsPerToken
       // caching a new prefix on a full pod evicts other prefixes, which cost as much again later.
       // How full: what the pod was sent to compute lately over its capacity (vLLM's cache keeps the
-      // most recently computed blocks), else its scraped KV usage; weighed by how much its cache is
-      // reused (hit rate; one half until it has served enough to tell)
+      // most recently computed blocks; above 1 it is overflowing), else its scraped KV usage;
+      // weighed by how much its cache is reused (hit rate; assumed full until it has served enough
+      // to tell, so new prefixes spread over the pods from the start)
       const m = input.stats.metrics(p)
       const newTokens = input.request.promptTokens * (1 - cachedShare)
-      const fill = m?.kvCapacityTokens ? Math.min(1, (input.stats.recentComputedTokens(p) + newTokens) / m.kvCapacityTokens) : (m?.kvCacheUsage ?? 0)
-      const reuse = m?.prefixQueries && m.prefixQueries >= MIN_QUERIES ? (m.prefixHits ?? 0) / m.prefixQueries : 0.5
+      const fill = m?.kvCapacityTokens ? (input.stats.recentComputedTokens(p) + newTokens) / m.kvCapacityTokens : (m?.kvCacheUsage ?? 0)
+      const reuse = m?.prefixQueries && m.prefixQueries >= MIN_QUERIES ? (m.prefixHits ?? 0) / m.prefixQueries : 1
       const eviction = EVICTION_WEIGHT * prefill * fill * reuse
       // a second copy of a prefix another pod holds takes cache space from other prefixes for as
       // long as it lives: it is worth it only when the wait for the holder exceeds twice the recompute
