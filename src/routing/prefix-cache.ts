@@ -81,13 +81,16 @@ function requestHashes(input: RoutingInput, cfg: PrefixConfig): { hashes: BlockH
 
 /**
  * cache-aware (brixgate's own): the expected time to first token on each pod — prefill of the
- * prompt part the pod has not cached, at the pod's measured prefill speed, plus the queue in
- * front of it at its measured TTFT — and the cheapest pod wins. A pod holding the prefix keeps
- * the conversation until its queueing delay exceeds the cost of recomputing the prefix elsewhere.
+ * prompt part the pod has not cached and the prefills queued in front of it, at the pod's measured
+ * speed — plus what caching this prompt there costs later (evictions, a second copy); the cheapest
+ * pod wins. A pod holding the prefix keeps the conversation until waiting there costs more than
+ * recomputing the prefix elsewhere and keeping a second copy (docs/routing.md).
  */
 export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
   const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
   const cost = (input: RoutingInput, hashes: BlockHashes, counts: Map<string, number>) => {
+    // exact-token mode knows the prompt's length; otherwise the byte estimate
+    const promptTokens = input.request.tokens?.length ?? input.request.promptTokens
     const blocks = hashes.keys.length
     let bestShare = 0
     for (const n of counts.values()) bestShare = Math.max(bestShare, blocks > 0 ? n / blocks : 0)
@@ -100,20 +103,20 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       // requests already decoding only slow each step a little
       const queueMs = input.stats.prefillTokens(p) * perf.prefillMsPerToken + (input.stats.metrics(p)?.waiting ?? 0) * perf.prefillTurnMs
       const decoding = Math.max(0, input.stats.inflight(p) - input.stats.prefilling(p))
-      const prefill = input.request.promptTokens * (1 - cachedShare) * perf.prefillMsPerToken
+      const newTokens = promptTokens * (1 - cachedShare)
+      const prefill = newTokens * perf.prefillMsPerToken
       // caching a new prefix on a full pod evicts other prefixes, which cost as much again later.
       // How full: what the pod was sent to compute lately over its capacity (vLLM's cache keeps the
       // most recently computed blocks; above 1 it is overflowing), else its scraped KV usage;
       // weighed by how much its cache is reused (hit rate; assumed full until it has served enough
       // to tell, so new prefixes spread over the pods from the start)
       const m = input.stats.metrics(p)
-      const newTokens = input.request.promptTokens * (1 - cachedShare)
       const fill = m?.kvCapacityTokens ? (input.stats.recentComputedTokens(p) + newTokens) / m.kvCapacityTokens : (m?.kvCacheUsage ?? 0)
       const reuse = m?.prefixQueries && m.prefixQueries >= MIN_QUERIES ? (m.prefixHits ?? 0) / m.prefixQueries : 1
       const eviction = EVICTION_WEIGHT * prefill * fill * reuse
       // a second copy of a prefix another pod holds takes cache space from other prefixes for as
       // long as it lives: it is worth it only when the wait for the holder exceeds twice the recompute
-      const duplicate = DUPLICATE_WEIGHT * (bestShare - cachedShare) * input.request.promptTokens * perf.prefillMsPerToken
+      const duplicate = DUPLICATE_WEIGHT * (bestShare - cachedShare) * promptTokens * perf.prefillMsPerToken
       return prefill + eviction + duplicate + queueMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
     })
   }
@@ -136,7 +139,7 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       return {
         pod,
         prefixMatch,
-        prefillTokens: input.request.promptTokens * (1 - prefixMatch),
+        prefillTokens: (input.request.tokens?.length ?? input.request.promptTokens) * (1 - prefixMatch),
         reason: `cache-aware ${mode === 'tokens' ? 'token ' : ''}prefix=${(prefixMatch * 100).toFixed(0)}% expected-ttft=${costs[i].toFixed(1)}ms inflight=${input.stats.inflight(pod)}`
       }
     }
