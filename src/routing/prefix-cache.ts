@@ -96,12 +96,13 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
     for (const n of counts.values()) bestShare = Math.max(bestShare, blocks > 0 ? n / blocks : 0)
     return input.pods.map((p) => {
       const perf = input.stats.perf(p)
+      const m = input.stats.metrics(p)
       const cachedShare = blocks > 0 ? (counts.get(p.id) ?? 0) / blocks : 0
       // prefills run one after another: the wait is the prompt tokens queued in front of this one
       // (what this gateway sent and is not yet answered, as uncached tokens) at the pod's speed, plus
       // requests other clients queued there (num_requests_waiting) at its measured prefill turn;
       // requests already decoding only slow each step a little
-      const queueMs = input.stats.prefillTokens(p) * perf.prefillMsPerToken + (input.stats.metrics(p)?.waiting ?? 0) * perf.prefillTurnMs
+      const queueMs = input.stats.prefillTokens(p) * perf.prefillMsPerToken + (m?.waiting ?? 0) * perf.prefillTurnMs
       const decoding = Math.max(0, input.stats.inflight(p) - input.stats.prefilling(p))
       const newTokens = promptTokens * (1 - cachedShare)
       const prefill = newTokens * perf.prefillMsPerToken
@@ -110,7 +111,6 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       // most recently computed blocks; above 1 it is overflowing), else its scraped KV usage;
       // weighed by how much its cache is reused (hit rate; assumed full until it has served enough
       // to tell, so new prefixes spread over the pods from the start)
-      const m = input.stats.metrics(p)
       const fill = m?.kvCapacityTokens ? (input.stats.recentComputedTokens(p) + newTokens) / m.kvCapacityTokens : (m?.kvCacheUsage ?? 0)
       const reuse = m?.prefixQueries && m.prefixQueries >= MIN_QUERIES ? (m.prefixHits ?? 0) / m.prefixQueries : 1
       const eviction = EVICTION_WEIGHT * prefill * fill * reuse
