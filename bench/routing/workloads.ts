@@ -64,6 +64,8 @@ export interface Workload {
   description: string
   /** Cluster: GPU profile per pod. */
   gpus: string[]
+  /** Requests share prefixes, so the caches need a warm-up before measuring. */
+  sharesPrefixes?: boolean
   /** LoRA adapters every pod serves, and the adapter slots per pod (vLLM --max-loras). */
   adapters?: string[]
   maxLoras?: number
@@ -108,21 +110,22 @@ export function workloads(): Workload[] {
     next: (r) => normalise(next(r))
   })
   const a100s = Array(CLUSTER.pods).fill('a100')
+  const shared = { sharesPrefixes: true }
   return [
     mk('b2b-saas', '16 tenants × 2000-token system prompt (working set ≈ 67 % of cluster KV, 2.7× one pod), 30-token questions, 16-token answers', a100s, [8, 12, 16], (r) => {
       b2bPick ??= primed(b2bPrompts.length, () => Math.floor(r() * b2bPrompts.length))
       return chat(b2bPrompts[b2bPick()], text(10_000 + q++, 30), 16)
-    }),
+    }, shared),
     mk('gsp', 'SGLang generated-shared-prefix: 32 groups × 800-token prefix, 60-token questions, 32-token answers, uniform', a100s, [10, 20], (r) => {
       gspPick ??= primed(gspPrompts.length, () => Math.floor(r() * gspPrompts.length))
       return chat(gspPrompts[gspPick()], text(20_000 + q++, 60), 32)
-    }),
+    }, shared),
     (() => {
       let pick: (() => number) | undefined
       return mk('gsp-zipf', 'as gsp, group popularity Zipf(1.1)', a100s, [10, 20], (r) => {
         pick ??= primed(gspPrompts.length, zipf(gspPrompts.length, 1.1, r))
         return chat(gspPrompts[pick()], text(30_000 + q++, 60), 32)
-      })
+      }, shared)
     })(),
     mk(
       'multi-turn',
@@ -139,6 +142,7 @@ export function workloads(): Workload[] {
         return { body: { model: 'm', messages: [...conversations[c]], max_tokens: 32, stream: true }, conversation: c }
       },
       {
+        ...shared,
         answered: (c, answer) => {
           conversations[c].push({ role: 'assistant', content: answer })
           busy.delete(c)
