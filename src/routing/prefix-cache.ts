@@ -13,8 +13,11 @@ type PrefixConfig = Config['routing']['prefixCache']
 const EVICTION_WEIGHT = 3
 /** What a second copy of a prefix costs, in prefills of the copied part (tuned on bench:routing). */
 const DUPLICATE_WEIGHT = 1
-/** Prompt tokens a pod must have been queried for before its prefix hit rate is trusted. */
-const MIN_QUERIES = 20_000
+/**
+ * A pod's prefix hit rate starts as if it had served this many prompt tokens all from cache, so it
+ * begins at 1 and moves to the measured rate as the pod serves traffic (a smoothed estimate).
+ */
+const REUSE_PRIOR_TOKENS = 5_000
 
 /** Index of the lowest value; ties broken uniformly at random (so idle pods share new prefixes). */
 function argmin(values: readonly number[], random: () => number): number {
@@ -109,10 +112,10 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       // caching a new prefix on a full pod evicts other prefixes, which cost as much again later.
       // How full: what the pod was sent to compute lately over its capacity (vLLM's cache keeps the
       // most recently computed blocks; above 1 it is overflowing), else its scraped KV usage;
-      // weighed by how much its cache is reused (hit rate; assumed full until it has served enough
-      // to tell, so new prefixes spread over the pods from the start)
+      // weighed by how much its cache is reused (hit rate, starting at 1 so new prefixes spread
+      // over the pods from the start)
       const fill = m?.kvCapacityTokens ? (input.stats.recentComputedTokens(p) + newTokens) / m.kvCapacityTokens : (m?.kvCacheUsage ?? 0)
-      const reuse = m?.prefixQueries && m.prefixQueries >= MIN_QUERIES ? (m.prefixHits ?? 0) / m.prefixQueries : 1
+      const reuse = ((m?.prefixHits ?? 0) + REUSE_PRIOR_TOKENS) / ((m?.prefixQueries ?? 0) + REUSE_PRIOR_TOKENS)
       const eviction = EVICTION_WEIGHT * prefill * fill * reuse
       // a second copy of a prefix another pod holds takes cache space from other prefixes for as
       // long as it lives: it is worth it only when the wait for the holder exceeds twice the recompute
