@@ -11,13 +11,14 @@ const FALLBACK = 1000 // added to in-flight counts: beyond any usage estimate, s
 
 /**
  * The pod's KV usage now: the scraped fraction plus what this gateway has routed to it since the
- * scrape (prompt + expected output over the cache's capacity, from vllm:cache_config_info).
+ * scrape, minus what has ended since (prompt + expected output, over the cache's capacity from
+ * vllm:cache_config_info).
  */
 function usageNow(p: Pod, stats: PodStats, read: (m: PodMetrics) => number | undefined): number {
   const m = stats.metrics(p)
   const usage = m && read(m)
   if (m === undefined || usage === undefined) return FALLBACK + stats.inflight(p)
-  return m.kvCapacityTokens ? usage + stats.routedTokensSince(p, m.at) / m.kvCapacityTokens : usage
+  return m.kvCapacityTokens ? Math.max(0, usage + stats.routedTokensSince(p, m.at) / m.kvCapacityTokens) : usage
 }
 
 const describeUsage = (label: string) => (v: number) => (v < FALLBACK ? `${label}=${(v * 100).toFixed(1)}%` : `no metrics, inflight=${v - FALLBACK}`)
