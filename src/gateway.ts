@@ -10,7 +10,7 @@ import { RedisLimitStore } from './limits/redis-store.js'
 import type { LimitStore } from './limits/types.js'
 import type { Logger } from './observability/logger.js'
 import { GatewayMetrics } from './observability/metrics.js'
-import { COMPUTED_WINDOW_MS, InferencePipeline } from './pipeline/handle.js'
+import { InferencePipeline } from './pipeline/handle.js'
 import { Authenticator } from './pipeline/identify.js'
 import { UpstreamPools } from './proxy/pools.js'
 import { builtinStrategies, StrategyRegistry } from './routing/registry.js'
@@ -20,7 +20,7 @@ import { FleetInflight } from './telemetry/fleet-inflight.js'
 import { InflightTracker } from './telemetry/inflight.js'
 import { PerfTracker } from './telemetry/perf.js'
 import { MetricsScraper } from './telemetry/scraper.js'
-import { DispatchLog } from './telemetry/dispatch-log.js'
+import { PodLoad } from './telemetry/pod-load.js'
 
 export interface GatewayOptions {
   logger: Logger
@@ -65,13 +65,11 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const t = config.telemetry
   const scraper = new MetricsScraper(registry, { intervalMs: t.scrapeIntervalMs, timeoutMs: t.scrapeTimeoutMs, concurrency: t.scrapeConcurrency, staleAfterMs: t.staleAfterMs }, logger)
   const pools = new UpstreamPools({ headersTimeout: config.server.requestTimeoutMs, bodyTimeout: config.server.requestTimeoutMs })
-  const dispatches = new DispatchLog(t.staleAfterMs)
-  const computed = new DispatchLog(COMPUTED_WINDOW_MS)
+  const load = new PodLoad(inflight, t.staleAfterMs)
   registry.onChange(() => {
     const addresses = new Set(registry.all().map((p) => p.address))
     pools.retain(addresses)
-    dispatches.retain(addresses)
-    computed.retain(addresses)
+    load.retain(addresses)
   })
   const metrics = new GatewayMetrics(registry, inflight, { defaultMetrics: opts.defaultMetrics })
   const k8sConfig = config.discovery.kubernetes
@@ -94,7 +92,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   )
   const fleet = store instanceof RedisLimitStore && t.fleetSyncMs > 0 ? new FleetInflight(store.redis, inflight, t.fleetSyncMs, logger) : undefined
   const auth = new Authenticator(config.auth)
-  const pipeline = new InferencePipeline({ config, registry, strategies, inflight, prefilling: new InflightTracker(), prefillTokens: new InflightTracker(), dispatches, computed, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
+  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
   const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger })
 
   let closing: Promise<void> | undefined

@@ -17,9 +17,8 @@ import { isAbort, isConnectFailure, upstreamFailure } from '../proxy/upstream-fa
 import type { StrategyRegistry } from '../routing/registry.js'
 import { loraCandidates } from '../routing/lora-affinity.js'
 import type { PodStats, RoutingRequest, Strategy } from '../routing/strategy.js'
-import type { InflightTracker } from '../telemetry/inflight.js'
 import type { PerfTracker } from '../telemetry/perf.js'
-import type { DispatchLog } from '../telemetry/dispatch-log.js'
+import type { PodLoad } from '../telemetry/pod-load.js'
 import { fetchTokens } from '../routing/prefix/tokenize-client.js'
 import type { MetricsScraper } from '../telemetry/scraper.js'
 import { routingText } from './routing-text.js'
@@ -32,18 +31,12 @@ export interface PipelineDeps {
   config: Config
   registry: PodRegistry
   strategies: StrategyRegistry
-  inflight: InflightTracker
-  /** Requests sent but without a first byte yet, per pod address. */
-  prefilling: InflightTracker
-  /** Of those, the prompt tokens still to prefill, per pod address. */
-  prefillTokens: InflightTracker
+  /** This gateway's requests on each pod: open, waiting for a first byte, KV and prefill work. */
+  load: PodLoad
   /** Requests other gateway replicas have open, per pod address (0 without Redis). */
   fleetInflight: (address: string) => number
   perf: PerfTracker
   scraper: MetricsScraper
-  dispatches: DispatchLog
-  /** Prompt tokens sent to each pod to compute (not cached), over the last minute. */
-  computed: DispatchLog
   pools: UpstreamPools
   limiter: Limiter
   modelRps: ModelRpsLimiter
@@ -88,9 +81,6 @@ const DEFAULT_OUTPUT_TOKENS = 128
 /** Failures that happened talking to the pod (flagged x-error-streaming for stream requests). */
 const UPSTREAM_KINDS = new Set(['upstream_timeout', 'upstream_unreachable', 'upstream_unmarshal'])
 
-/** How far back `recentComputedTokens` looks: about the time a busy pod takes to refill its cache. */
-export const COMPUTED_WINDOW_MS = 60_000
-
 /** Metric label of a strategy: mixes are client-defined strings, so they share one label. */
 const strategyLabel = (s: Strategy | undefined) => (!s ? '' : /[:,]/.test(s.name) ? 'mix' : s.name)
 
@@ -105,13 +95,13 @@ export class InferencePipeline {
 
   constructor(private readonly deps: PipelineDeps) {
     this.stats = {
-      inflight: (p) => deps.inflight.get(p.address) + deps.fleetInflight(p.address),
-      prefilling: (p) => deps.prefilling.get(p.address),
-      prefillTokens: (p) => deps.prefillTokens.get(p.address),
+      inflight: (p) => deps.load.inflight.get(p.address) + deps.fleetInflight(p.address),
+      prefilling: (p) => deps.load.prefilling.get(p.address),
+      prefillTokens: (p) => deps.load.prefillTokens(p.address),
       metrics: (p) => deps.scraper.get(p),
       perf: (p) => deps.perf.get(p),
-      routedTokensSince: (p, at) => deps.dispatches.since(p.address, at),
-      recentComputedTokens: (p) => deps.computed.since(p.address, Date.now() - COMPUTED_WINDOW_MS)
+      routedTokensSince: (p, at) => deps.load.kvTokensSince(p.address, at),
+      recentComputedTokens: (p) => deps.load.recentComputedTokens(p.address)
     }
   }
 
@@ -210,26 +200,10 @@ export class InferencePipeline {
       if (deps.config.routing.explain) reply.header('x-routing-reason', `${decision.reason}; pod=${pod.name}`)
       deps.metrics.decisions.inc({ strategy: strategyLabel(strategy), pod: pod.name })
       if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: strategyLabel(strategy) }, decision.prefixMatch)
-      // the KV this request takes on the pod, until it ends (routedTokensSince nets both out)
-      const kvTokens = request.promptTokens + request.outputTokens
-      deps.dispatches.record(pod.address, kvTokens, Date.now())
-      deps.computed.record(pod.address, decision.prefillTokens ?? request.promptTokens, Date.now())
-      flight.queuedAhead = deps.prefilling.get(pod.address)
-      const releaseInflight = deps.inflight.acquire(pod.address)
-      const prefilling = deps.prefilling.acquire(pod.address)
-      const prefillWork = deps.prefillTokens.acquire(pod.address, Math.round(decision.prefillTokens ?? request.promptTokens))
-      const firstByte = () => {
-        prefilling()
-        prefillWork()
-      }
-      flight.firstByte = firstByte
-      let released = false
-      const release = () => {
-        firstByte()
-        releaseInflight()
-        if (!released) deps.dispatches.record(pod.address, -kvTokens, Date.now())
-        released = true
-      }
+      flight.queuedAhead = deps.load.prefilling.get(pod.address)
+      const ticket = deps.load.start(pod.address, request.promptTokens + request.outputTokens, decision.prefillTokens ?? request.promptTokens)
+      flight.firstByte = ticket.firstByte
+      const release = ticket.release
       const sentAt = performance.now()
       flight.sentAt = sentAt
       let response: Dispatcher.ResponseData

@@ -2,6 +2,7 @@ import t from 'tap'
 import { GatewayError } from '../../src/errors/catalogue.js'
 import { leastRequestStrategy } from '../../src/routing/least-request.js'
 import { DispatchLog } from '../../src/telemetry/dispatch-log.js'
+import { PodLoad } from '../../src/telemetry/pod-load.js'
 import { leastBusyTimeStrategy, leastGpuCacheStrategy, leastKvCacheStrategy, leastLatencyStrategy, throughputStrategy } from '../../src/routing/load-strategies.js'
 import { loraCandidates } from '../../src/routing/lora-affinity.js'
 import { powerOfTwoStrategy } from '../../src/routing/power-of-two.js'
@@ -162,4 +163,22 @@ t.test('dispatch log: tokens routed after a time, pruned by age', async (t) => {
   log.retain(new Set(['q']))
   t.equal(log.since('p', 0), 0, 'pods that are gone are forgotten')
   t.equal(log.since('q', 0), 7)
+})
+
+t.test('pod load: a routed request counts until its first byte and until it ends', async (t) => {
+  let now = 1000
+  const load = new PodLoad(new InflightTracker(), 10_000, () => now)
+  const ticket = load.start('p', 300, 200)
+  t.same([load.inflight.get('p'), load.prefilling.get('p'), load.prefillTokens('p')], [1, 1, 200])
+  t.equal(load.kvTokensSince('p', 999), 300)
+  t.equal(load.recentComputedTokens('p'), 200)
+  ticket.firstByte()
+  t.same([load.inflight.get('p'), load.prefilling.get('p'), load.prefillTokens('p')], [1, 0, 0], 'first byte: no longer prefilling')
+  now = 2000
+  ticket.release()
+  ticket.release()
+  t.equal(load.inflight.get('p'), 0)
+  t.equal(load.kvTokensSince('p', 999), 0, 'routed and ended since: nets out, once')
+  t.equal(load.kvTokensSince('p', 1500), -300, 'ended after a scrape at 1500: taken off')
+  t.equal(load.recentComputedTokens('p'), 200, 'computed tokens stay for the window')
 })
