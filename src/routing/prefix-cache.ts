@@ -91,16 +91,19 @@ function requestHashes(input: RoutingInput, cfg: PrefixConfig): { hashes: BlockH
  */
 export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
   const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
-  const cost = (input: RoutingInput, hashes: BlockHashes, counts: Map<string, number>) => {
+  /** Each pod's share of the prompt already cached and its expected cost in ms, for this request. */
+  const evaluate = (input: RoutingInput) => {
+    const { hashes, mode } = requestHashes(input, cfg)
+    const counts = index.match(hashes, new Set(input.pods.map((p) => p.id)))
+    const blocks = hashes.keys.length
+    const shares = input.pods.map((p) => (blocks > 0 ? (counts.get(p.id) ?? 0) / blocks : 0))
+    const bestShare = Math.max(0, ...shares)
     // exact-token mode knows the prompt's length; otherwise the byte estimate
     const promptTokens = input.request.tokens?.length ?? input.request.promptTokens
-    const blocks = hashes.keys.length
-    let bestShare = 0
-    for (const n of counts.values()) bestShare = Math.max(bestShare, blocks > 0 ? n / blocks : 0)
-    return input.pods.map((p) => {
+    const costs = input.pods.map((p, i) => {
       const perf = input.stats.perf(p)
       const m = input.stats.metrics(p)
-      const cachedShare = blocks > 0 ? (counts.get(p.id) ?? 0) / blocks : 0
+      const cachedShare = shares[i]
       // prefills run one after another: the wait is the prompt tokens queued in front of this one
       // (what this gateway sent and is not yet answered, as uncached tokens) at the pod's speed, plus
       // requests other clients queued there (num_requests_waiting) at its measured prefill turn;
@@ -122,27 +125,23 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       const duplicate = DUPLICATE_WEIGHT * (bestShare - cachedShare) * promptTokens * perf.prefillMsPerToken
       return prefill + eviction + duplicate + queueMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
     })
+    return { hashes, mode, counts, shares, promptTokens, costs }
   }
   return {
     name: 'cache-aware',
     better: 'low',
     wantsTokens: cfg.exactTokens,
-    score(input) {
-      const { hashes } = requestHashes(input, cfg)
-      return cost(input, hashes, index.match(hashes, new Set(input.pods.map((p) => p.id))))
-    },
+    score: (input) => evaluate(input).costs,
     pick(input) {
-      const { hashes, mode } = requestHashes(input, cfg)
-      const counts = index.match(hashes, new Set(input.pods.map((p) => p.id)))
-      const costs = cost(input, hashes, counts)
+      const { hashes, mode, counts, shares, promptTokens, costs } = evaluate(input)
       const i = argmin(costs, input.random)
       const pod = input.pods[i]
       index.insert(hashes, pod.id, counts.get(pod.id) ?? 0)
-      const prefixMatch = hashes.keys.length > 0 ? (counts.get(pod.id) ?? 0) / hashes.keys.length : 0
+      const prefixMatch = shares[i]
       return {
         pod,
         prefixMatch,
-        prefillTokens: (input.request.tokens?.length ?? input.request.promptTokens) * (1 - prefixMatch),
+        prefillTokens: promptTokens * (1 - prefixMatch),
         reason: `cache-aware ${mode === 'tokens' ? 'token ' : ''}prefix=${(prefixMatch * 100).toFixed(0)}% expected-ttft=${costs[i].toFixed(1)}ms inflight=${input.stats.inflight(pod)}`
       }
     }
