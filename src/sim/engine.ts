@@ -78,10 +78,13 @@ export class SimEngine {
   private readonly resident = new Set<string>()
   /** Adapters loaded by the step being scheduled (their load time is added to it). */
   private loading = 0
+  /** What vllm:lora_requests_info shows now. */
+  private loraInfo = { running: '', waiting: '' }
 
   constructor(private readonly opts: EngineOptions) {
     this.kv = new KvCache(Math.floor((opts.kvTokens ?? opts.profile.kvTokens) / BLOCK_TOKENS))
     this.m = this.createMetrics()
+    this.publishLoraInfo('', '')
   }
 
   private get maxLoras(): number {
@@ -102,8 +105,7 @@ export class SimEngine {
     this.resident.clear()
     this.metrics.resetMetrics()
     this.zeroSeries(this.m)
-    this.loraInfo = { running: '', waiting: '' }
-    this.m.loraInfo.set({ max_lora: String(this.maxLoras), running_lora_adapters: '', waiting_lora_adapters: '' }, Date.now() / 1000)
+    this.publishLoraInfo('', '')
   }
 
   /** Series exist from the start, as in vLLM (prometheus_client exports labelled zeros). */
@@ -325,14 +327,15 @@ export class SimEngine {
     // vLLM sets a new label set to the current time on each change; one series is kept here
     const running = [...this.activeAdapters()].sort().join(',')
     const waiting = [...new Set(this.waiting.flatMap((r) => (r.adapter === undefined ? [] : [r.adapter])))].sort().join(',')
-    if (running !== this.loraInfo.running || waiting !== this.loraInfo.waiting) {
-      this.loraInfo = { running, waiting }
-      this.m.loraInfo.reset()
-      this.m.loraInfo.set({ max_lora: String(this.maxLoras), running_lora_adapters: running, waiting_lora_adapters: waiting }, Date.now() / 1000)
-    }
+    if (running !== this.loraInfo.running || waiting !== this.loraInfo.waiting) this.publishLoraInfo(running, waiting)
   }
 
-  private loraInfo = { running: '', waiting: '' }
+  /** vllm:lora_requests_info: the adapters running and waiting, valued at the time of the change. */
+  private publishLoraInfo(running: string, waiting: string): void {
+    this.loraInfo = { running, waiting }
+    this.m.loraInfo.reset()
+    this.m.loraInfo.set({ max_lora: String(this.maxLoras), running_lora_adapters: running, waiting_lora_adapters: waiting }, Date.now() / 1000)
+  }
 
   private createMetrics() {
     const r = this.metrics
@@ -363,7 +366,6 @@ export class SimEngine {
       1
     )
     const loraInfo = new Gauge({ name: 'vllm:lora_requests_info', help: 'Running stats on lora requests.', labelNames: ['max_lora', 'waiting_lora_adapters', 'running_lora_adapters'], registers: [r] })
-    loraInfo.set({ max_lora: String(this.maxLoras), waiting_lora_adapters: '', running_lora_adapters: '' }, Date.now() / 1000)
     return { ...m, loraInfo }
   }
 }
