@@ -1,5 +1,5 @@
 import type { Config } from '../config/schema.js'
-import { blockHashes, chainedHashes, type BlockHashes } from './prefix/block-hash.js'
+import { blockHashes, tokenHashes, type BlockHashes } from './prefix/block-hash.js'
 import { PrefixIndex } from './prefix/prefix-index.js'
 import type { Pod } from '../discovery/pod.js'
 import type { RoutingInput, Strategy } from './strategy.js'
@@ -79,7 +79,7 @@ function requestHashes(input: RoutingInput, cfg: PrefixConfig): { hashes: BlockH
   const tokens = input.request.tokens
   if (!tokens) return { hashes: blockHashes(input.request.text(), cfg.blockSize), mode: 'text' }
   const blockTokens = input.pods.map((p) => input.stats.metrics(p)?.blockSize).find((b) => b !== undefined && b > 0) ?? DEFAULT_BLOCK_TOKENS
-  return { hashes: chainedHashes(Int32Array.from(tokens), blockTokens, Math.floor(tokens.length / blockTokens)), mode: 'tokens' }
+  return { hashes: tokenHashes(tokens, blockTokens), mode: 'tokens' }
 }
 
 /**

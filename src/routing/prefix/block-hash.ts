@@ -75,11 +75,13 @@ export function blockHashes(text: string, blockSize: number): BlockHashes {
   return chainedHashes(new Int32Array(scratch), blockSize >> 2, Math.floor(written / blockSize))
 }
 
-/**
- * vLLM-style block names over token ids, `tokensPerBlock` ids per block: 53 of the 63 bits, as one
- * number each. A `salt` (vLLM: the LoRA adapter) keeps equal tokens under different adapters apart.
- */
+/** vLLM-style blocks over token ids, `tokensPerBlock` ids each. A `salt` (vLLM: the LoRA adapter) keeps equal tokens under different adapters apart. */
+export function tokenHashes(tokens: readonly number[], tokensPerBlock: number, salt = 0): BlockHashes {
+  return chainedHashes(Int32Array.from(tokens), tokensPerBlock, Math.floor(tokens.length / tokensPerBlock), salt)
+}
+
+/** The simulator's KV block names: token blocks as above, 53 of their 63 bits as one number each. */
 export function tokenBlockHashes(tokens: readonly number[], tokensPerBlock: number, salt = 0): number[] {
-  const { keys, checks } = chainedHashes(Int32Array.from(tokens), tokensPerBlock, Math.floor(tokens.length / tokensPerBlock), salt)
+  const { keys, checks } = tokenHashes(tokens, tokensPerBlock, salt)
   return Array.from(keys, (key, i) => (key + 2 ** 30) * 2 ** 22 + (checks[i] >>> 10))
 }
