@@ -55,8 +55,9 @@ export class MetricsScraper {
   }
 
   async scrapeAll(): Promise<void> {
-    const targets = [...new Set(this.registry.all().filter((p) => p.ready).map((p) => p.metricsAddress))]
-    for (const addr of this.latest.keys()) if (!targets.includes(addr)) this.latest.delete(addr)
+    const live = new Set(this.registry.all().filter((p) => p.ready).map((p) => p.metricsAddress))
+    for (const addr of this.latest.keys()) if (!live.has(addr)) this.latest.delete(addr)
+    const targets = [...live]
     let next = 0
     const worker = async () => {
       while (next < targets.length) {
