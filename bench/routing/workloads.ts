@@ -3,17 +3,10 @@
  * docs/benchmarks.md). Each yields request bodies; arrivals are Poisson at the asked rate.
  */
 
-/** Deterministic PRNG (mulberry32), so every strategy sees the same requests. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { rng } from '../../src/sim/random.js'
+
+/** Every strategy sees the same requests: the workloads draw from a seeded PRNG. */
+export { rng }
 
 const VOCAB = 'alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee zulu policy customer invoice account region support ticket billing contract renewal'.split(' ')
 
@@ -69,8 +62,9 @@ export interface Workload {
   /** LoRA adapters every pod serves, and the adapter slots per pod (vLLM --max-loras). */
   adapters?: string[]
   maxLoras?: number
-  /** Simulated request rates (req/s) to run at. */
+  /** Simulated request rates (req/s) to run at over HTTP, and on the virtual clock (which affords more). */
   rates: number[]
+  virtualRates: number[]
   /** The next request; `conversation` requests must wait for their previous turn (multi-turn). */
   next(r: () => number): { body: Body; conversation?: number }
   /** Multi-turn: record the assistant's answer into the conversation. */
@@ -101,28 +95,29 @@ export function workloads(): Workload[] {
   const busy = new Set<number>()
   let q = 0
   type Next = (r: () => number) => Body | { body: Body; conversation?: number }
-  const mk = (name: string, description: string, gpus: string[], rates: number[], next: Next, extra: Partial<Workload> = {}): Workload => ({
+  const mk = (name: string, description: string, gpus: string[], [rates, virtualRates]: [number[], number[]], next: Next, extra: Partial<Workload> = {}): Workload => ({
     name,
     description,
     gpus,
     rates,
+    virtualRates,
     ...extra,
     next: (r) => normalise(next(r))
   })
   const a100s = Array(CLUSTER.pods).fill('a100')
   const shared = { sharesPrefixes: true }
   return [
-    mk('b2b-saas', '16 tenants × 2000-token system prompt (working set ≈ 67 % of cluster KV, 2.7× one pod), 30-token questions, 16-token answers', a100s, [8, 12, 16], (r) => {
+    mk('b2b-saas', '16 tenants × 2000-token system prompt (working set ≈ 67 % of cluster KV, 2.7× one pod), 30-token questions, 16-token answers', a100s, [[8, 12, 16], [8, 12, 16, 20, 24]], (r) => {
       b2bPick ??= primed(b2bPrompts.length, () => Math.floor(r() * b2bPrompts.length))
       return chat(b2bPrompts[b2bPick()], text(10_000 + q++, 30), 16)
     }, shared),
-    mk('gsp', 'SGLang generated-shared-prefix: 32 groups × 800-token prefix, 60-token questions, 32-token answers, uniform', a100s, [10, 20], (r) => {
+    mk('gsp', 'SGLang generated-shared-prefix: 32 groups × 800-token prefix, 60-token questions, 32-token answers, uniform', a100s, [[10, 20], [10, 20, 30, 40, 50]], (r) => {
       gspPick ??= primed(gspPrompts.length, () => Math.floor(r() * gspPrompts.length))
       return chat(gspPrompts[gspPick()], text(20_000 + q++, 60), 32)
     }, shared),
     (() => {
       let pick: (() => number) | undefined
-      return mk('gsp-zipf', 'as gsp, group popularity Zipf(1.1)', a100s, [10, 20], (r) => {
+      return mk('gsp-zipf', 'as gsp, group popularity Zipf(1.1)', a100s, [[10, 20], [10, 20, 30, 40, 50]], (r) => {
         pick ??= primed(gspPrompts.length, zipf(gspPrompts.length, 1.1, r))
         return chat(gspPrompts[pick()], text(30_000 + q++, 60), 32)
       }, shared)
@@ -131,7 +126,7 @@ export function workloads(): Workload[] {
       'multi-turn',
       '24 conversations, 300-token system prompt, each turn adds a 60-token question and the 32-token answer to the history',
       a100s,
-      [8, 16],
+      [[8, 16], [4, 8, 12, 16, 20]],
       (r) => {
         // a conversation waits for its answer before its next turn
         const free = conversations.map((_, i) => i).filter((i) => !busy.has(i))
@@ -149,21 +144,21 @@ export function workloads(): Workload[] {
         }
       }
     ),
-    mk('low-sharing', 'ShareGPT-like control: unique prompts of 100–1500 tokens, 16–128-token answers', a100s, [10, 20], (r) =>
+    mk('low-sharing', 'ShareGPT-like control: unique prompts of 100–1500 tokens, 16–128-token answers', a100s, [[10, 20], [10, 15, 20, 25, 30]], (r) =>
       chat('', text(50_000 + q++, 100 + Math.floor(r() * 1400)), 16 + Math.floor(r() * 112))
     ),
     mk(
       'multi-lora',
       '12 LoRA adapters of the model with Zipf(1.1) popularity, 2 adapter slots per pod; unique prompts of 100–800 tokens, 32-token answers',
       a100s,
-      [10, 20],
+      [[10, 20], [10, 20, 30, 35, 40]],
       (r) => {
         adapterPick ??= zipf(adapters.length, 1.1, r)
         return chat('', text(70_000 + q++, 100 + Math.floor(r() * 700)), 32, adapters[adapterPick()])
       },
       { adapters, maxLoras: 2 }
     ),
-    mk('heterogeneous', 'low-sharing traffic on a mixed cluster: l4, a10g, a100, h100', ['l4', 'a10g', 'a100', 'h100'], [3, 6], (r) =>
+    mk('heterogeneous', 'low-sharing traffic on a mixed cluster: l4, a10g, a100, h100', ['l4', 'a10g', 'a100', 'h100'], [[3, 6], [3, 6, 9, 12, 15]], (r) =>
       chat('', text(60_000 + q++, 100 + Math.floor(r() * 900)), 16 + Math.floor(r() * 48))
     )
   ]

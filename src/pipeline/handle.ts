@@ -16,12 +16,13 @@ import { normaliseUpstreamError } from '../proxy/upstream-error.js'
 import { isAbort, isConnectFailure, upstreamFailure } from '../proxy/upstream-failure.js'
 import type { StrategyRegistry } from '../routing/registry.js'
 import { loraCandidates } from '../routing/lora-affinity.js'
-import type { PodStats, RoutingRequest, Strategy } from '../routing/strategy.js'
+import type { PodStats, Strategy } from '../routing/strategy.js'
 import type { PerfTracker } from '../telemetry/perf.js'
 import type { PodLoad } from '../telemetry/pod-load.js'
+import { podStats } from '../telemetry/pod-stats.js'
 import { fetchTokens } from '../routing/prefix/tokenize-client.js'
 import type { MetricsScraper } from '../telemetry/scraper.js'
-import { routingText } from './routing-text.js'
+import { routingRequest } from './routing-request.js'
 import { AbortFlag } from './abort-flag.js'
 import type { Authenticator } from './identify.js'
 import { endpointPaths, parseRequest, upstreamBody, type Endpoint, type ParsedRequest } from './parse.js'
@@ -75,9 +76,6 @@ const header = (req: FastifyRequest, name: string): string | undefined => {
   return typeof v === 'string' && v.trim() !== '' ? v : undefined
 }
 
-/** Output tokens assumed for routing when the request sets no max_tokens. */
-const DEFAULT_OUTPUT_TOKENS = 128
-
 /** Failures that happened talking to the pod (flagged x-error-streaming for stream requests). */
 const UPSTREAM_KINDS = new Set(['upstream_timeout', 'upstream_unreachable', 'upstream_unmarshal'])
 
@@ -94,15 +92,7 @@ export class InferencePipeline {
   private readonly stats: PodStats
 
   constructor(private readonly deps: PipelineDeps) {
-    this.stats = {
-      inflight: (p) => deps.load.inflight.get(p.address) + deps.fleetInflight(p.address),
-      prefilling: (p) => deps.load.prefilling.get(p.address),
-      prefillTokens: (p) => deps.load.prefillTokens(p.address),
-      metrics: (p) => deps.scraper.get(p),
-      perf: (p) => deps.perf.get(p),
-      routedTokensSince: (p, at) => deps.load.kvTokensSince(p.address, at),
-      recentComputedTokens: (p) => deps.load.recentComputedTokens(p.address)
-    }
+    this.stats = podStats({ load: deps.load, fleetInflight: deps.fleetInflight, metrics: (p) => deps.scraper.get(p), perf: (p) => deps.perf.get(p) })
   }
 
   /** Resolves once no request is in flight (for graceful shutdown). */
@@ -173,16 +163,7 @@ export class InferencePipeline {
       : { headersTimeout: deps.config.server.requestTimeoutMs, bodyTimeout: deps.config.server.requestTimeoutMs }
     const tried = new Set<string>()
     const retries = deps.config.server.connectRetries
-    let text: string | undefined
-    const request: RoutingRequest = {
-      model: parsed.model,
-      body: parsed.body,
-      headers: req.headers,
-      user,
-      text: () => (text ??= routingText(parsed.body)),
-      promptTokens: Math.ceil(parsed.raw.length / 4),
-      outputTokens: parsed.maxTokens ?? DEFAULT_OUTPUT_TOKENS
-    }
+    const request = routingRequest(parsed, req.headers, user)
     if (strategy.wantsTokens) request.tokens = await this.tokenize(parsed, routable)
     for (let attempt = 0; ; attempt++) {
       // retries look again: the failed pod may just have been ejected, others may have arrived

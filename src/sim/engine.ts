@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { SimClock } from './clock.js'
 import { KvCache } from './kv-cache.js'
 import type { GpuProfile } from './profiles.js'
 
@@ -25,6 +26,8 @@ export interface EngineOptions {
   maxLoras?: number
   /** Loading an adapter that is not resident into a slot, ms (a weight copy; vLLM keeps the last ones). */
   loraLoadMs?: number
+  /** A virtual clock for in-process runs (timeScale then converts profile ms to clock ms); default the wall clock. */
+  clock?: SimClock
 }
 
 export interface GenerationCallbacks {
@@ -70,7 +73,8 @@ export class SimEngine {
   readonly kv: KvCache
   private readonly waiting: Request[] = []
   private readonly running: Request[] = []
-  private timer: NodeJS.Timeout | undefined
+  /** A scheduler step is in progress (or about to start). */
+  private stepping = false
   /** Wall time at which the step in progress ends; steps are scheduled against it, not one after another. */
   private due = 0
   private readonly m: ReturnType<SimEngine['createMetrics']>
@@ -126,7 +130,7 @@ export class SimEngine {
   /** Runs one request; `hashes` name its full prompt blocks (chained over token ids). */
   generate(hashes: number[], promptTokens: number, outputTokens: number, signal: AbortSignal, cb: GenerationCallbacks, adapter?: string): Promise<GenerationResult> {
     return new Promise((resolve) => {
-      const now = performance.now()
+      const now = this.now()
       const req: Request = { adapter, hashes, promptTokens, outputTokens, toPrefill: promptTokens, generated: 0, extraBlocks: 0, cachedTokens: 0, began: false, cb, started: now, lastTokenAt: now, done: resolve }
       signal.addEventListener(
         'abort',
@@ -152,8 +156,12 @@ export class SimEngine {
     return this.opts.overheadMs ?? p.overheadMs
   }
 
+  private now(): number {
+    return this.opts.clock?.now() ?? performance.now()
+  }
+
   private kick(): void {
-    if (this.timer === undefined && (this.running.length > 0 || this.waiting.length > 0)) this.scheduleStep()
+    if (!this.stepping && (this.running.length > 0 || this.waiting.length > 0)) this.scheduleStep()
   }
 
   /** Adapters of the running batch. */
@@ -213,7 +221,7 @@ export class SimEngine {
   private scheduleStep(): void {
     this.admit()
     if (this.running.length === 0) {
-      this.timer = undefined
+      this.stepping = false
       this.due = 0 // idle: the next step's deadline starts from its own start
       this.updateGauges()
       return
@@ -237,26 +245,28 @@ export class SimEngine {
     this.loading = 0
     const stepMs = STEP_OVERHEAD_MS + loadMs + (starting ? this.cost('overhead') : 0) + decodeMs + prefillTokens * this.cost('prefill')
     this.updateGauges()
-    const run = () => this.finishStep(prefilling, decoding)
-    this.timer = this.schedule(run, stepMs * this.opts.timeScale)
+    this.stepping = true
+    this.schedule(() => this.finishStep(prefilling, decoding), stepMs * this.opts.timeScale)
   }
 
   /**
    * Runs `fn` when a step of `ms` (wall) ends. Steps end at deadlines that add up exactly, so
    * timers' 1 ms granularity and event-loop delays do not stretch simulated time: a late step is
    * followed at once by the next. After an idle period, or when far behind (a starved CPU), the
-   * deadlines restart from now rather than rushing to catch up.
+   * deadlines restart from now rather than rushing to catch up. A virtual clock just runs it then.
    */
-  private schedule(fn: () => void, ms: number): NodeJS.Timeout {
-    if (ms <= 0) return setImmediate(fn) as unknown as NodeJS.Timeout
+  private schedule(fn: () => void, ms: number): void {
+    if (this.opts.clock) return this.opts.clock.after(ms, fn)
+    if (ms <= 0) return void setImmediate(fn)
     const now = performance.now()
     this.due = now - this.due > MAX_LAG_MS ? now + ms : this.due + ms
     const wait = this.due - now
-    return wait >= 1 ? setTimeout(fn, wait) : (setImmediate(fn) as unknown as NodeJS.Timeout)
+    if (wait >= 1) setTimeout(fn, wait)
+    else setImmediate(fn)
   }
 
   private finishStep(prefilling: [Request, number][], decoding: Request[]): void {
-    const now = performance.now()
+    const now = this.now()
     for (const [r, n] of prefilling) {
       if (!this.running.includes(r)) continue
       r.toPrefill -= n
@@ -282,7 +292,6 @@ export class SimEngine {
       this.m.itl.observe(this.labels, (now - r.lastTokenAt) / 1000)
       this.emit(r, now)
     }
-    this.timer = undefined
     this.scheduleStep()
   }
 

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { BLOCK_TOKENS, SimEngine } from './engine.js'
+import { SimEngine } from './engine.js'
 import { gpuProfile } from './profiles.js'
-import { tokenBlockHashes } from '../routing/prefix/block-hash.js'
-import { countTokens, embed, outputToken, promptText, promptTokens as promptTokenIds, seedOf } from './text.js'
+import { enginePrompt } from './prompt.js'
+import { countTokens, embed, outputToken, promptText, promptTokens as promptTokenIds } from './text.js'
 
 export interface SimOptions {
   model: string
@@ -97,8 +97,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     }
     if (kind === 'chat' && !Array.isArray(body.messages)) return vllmError(res, 400, 'BadRequestError', 'Field required: messages', 'messages')
     if (kind === 'completions' && body.prompt == null) return vllmError(res, 400, 'BadRequestError', 'Field required: prompt', 'prompt')
-    const text = promptText(body)
-    const tokens = promptTokenIds(body)
+    const { tokens, hashes, adapter, seed } = enginePrompt(body, opts.model, loras)
     const promptTokens = tokens.length
     const requested = (body.max_completion_tokens ?? body.max_tokens) as number | undefined
     const maxTokens = typeof requested === 'number' ? requested : opts.defaultMaxTokens ?? 16
@@ -110,12 +109,8 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
       return vllmError(res, 400, 'BadRequestError', `The request needs more KV cache (${promptTokens + maxTokens} tokens) than this engine has.`)
     }
     const model = body.model as string
-    // as in vLLM, a LoRA adapter's KV blocks are its own: the adapter salts the block hashes
-    const adapter = model !== opts.model && loras.includes(model) ? model : undefined
-    const hashes = tokenBlockHashes(tokens, BLOCK_TOKENS, adapter === undefined ? 0 : seedOf(adapter))
     const includeUsage = stream && (body.stream_options as Json | undefined)?.include_usage === true
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(16).toString('hex')}`
-    const seed = seedOf(text)
     let cachedTokens = 0
     const usage = (completionTokens: number) => ({
       prompt_tokens: promptTokens,

@@ -63,9 +63,12 @@ export class MetricsScraper {
       while (next < targets.length) {
         const addr = targets[next++]
         try {
+          // stamped when asked for: whatever the gateway routes from then on is not in the snapshot
+          // for sure, so routing adds it (PodStats.routedTokensSince) rather than missing it
+          const at = this.now()
           const res = await request(`http://${addr}/metrics`, { headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs })
           const text = await res.body.text()
-          if (res.statusCode === 200) this.latest.set(addr, parseVllmMetrics(text, this.now()))
+          if (res.statusCode === 200) this.latest.set(addr, parseVllmMetrics(text, at))
         } catch (err) {
           this.logger.debug({ pod: addr, err: (err as Error).message }, 'metrics scrape failed')
         }

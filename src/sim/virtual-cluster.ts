@@ -1,0 +1,154 @@
+import type { Pod } from '../discovery/pod.js'
+import { parseRequest } from '../pipeline/parse.js'
+import { routingRequest } from '../pipeline/routing-request.js'
+import { loraCandidates } from '../routing/lora-affinity.js'
+import type { PodStats, Strategy } from '../routing/strategy.js'
+import { InflightTracker } from '../telemetry/inflight.js'
+import { PerfTracker } from '../telemetry/perf.js'
+import { PodLoad } from '../telemetry/pod-load.js'
+import { parseVllmMetrics, type PodMetrics } from '../telemetry/pod-metrics.js'
+import { podStats } from '../telemetry/pod-stats.js'
+import { VirtualClock } from './clock.js'
+import { SimEngine } from './engine.js'
+import { gpuProfile } from './profiles.js'
+import { enginePrompt } from './prompt.js'
+import { rng } from './random.js'
+import { outputToken } from './text.js'
+
+export interface VirtualClusterOptions {
+  model: string
+  /** GPU profile of each pod. */
+  gpus: readonly string[]
+  kvTokens?: number
+  maxBatch?: number
+  /** LoRA adapters every pod serves, and its adapter slots. */
+  adapters?: readonly string[]
+  maxLoras?: number
+  /** A fresh strategy instance (strategies with state must not carry it over from another run). */
+  strategy: Strategy
+  /** The gateway's metrics scrape interval and staleness limit, simulated ms. */
+  scrapeIntervalMs: number
+  staleAfterMs: number
+  /** Seeds routing's tie-breaks and the scrape jitter. */
+  seed: number
+}
+
+/** How one request went, in simulated ms; firstTokenAt and endAt stay undefined while it runs. */
+export interface VirtualOutcome {
+  sentAt: number
+  firstTokenAt?: number
+  endAt?: number
+  /** Output tokens received so far, and their text. */
+  tokens: number
+  answer: string
+  /** The engine refused it (longer than its KV cache), or no pod serves the model. */
+  failed: boolean
+}
+
+/**
+ * The gateway's routing and N simulated vLLM engines in one process on a virtual clock: each
+ * request is parsed, offered to the strategy with the same PodStats the gateway builds (its own
+ * in-flight and KV bookkeeping, metrics scraped from the engines' Prometheus text on an
+ * interval, measured speeds) and run on the chosen engine. No sockets and no wall time: minutes
+ * of traffic run in seconds and a run repeats exactly for a seed.
+ */
+export class VirtualCluster {
+  readonly clock = new VirtualClock()
+  private readonly engines: SimEngine[]
+  private readonly pods: Pod[]
+  private readonly load: PodLoad
+  private readonly perf = new PerfTracker()
+  private readonly latest = new Map<string, PodMetrics>()
+  private readonly random: () => number
+  /** Scrape jitter draws from its own stream, so the scrape interval does not change routing's random picks. */
+  private readonly jitter: () => number
+  private readonly stats: PodStats
+
+  constructor(private readonly opts: VirtualClusterOptions) {
+    const now = () => this.clock.now()
+    this.random = rng(opts.seed)
+    this.jitter = rng(opts.seed + 0x9e3779b9)
+    this.load = new PodLoad(new InflightTracker(), opts.staleAfterMs, now)
+    this.stats = podStats({
+      load: this.load,
+      fleetInflight: () => 0,
+      metrics: (pod) => {
+        const m = this.latest.get(pod.address)
+        return m && now() - m.at <= opts.staleAfterMs ? m : undefined
+      },
+      perf: (pod) => this.perf.get(pod)
+    })
+    const adapters = opts.adapters ?? []
+    this.engines = opts.gpus.map(
+      (gpu) => new SimEngine({ model: opts.model, profile: gpuProfile(gpu), timeScale: 1, kvTokens: opts.kvTokens, maxBatch: opts.maxBatch, maxLoras: opts.maxLoras ?? Math.max(1, adapters.length), clock: this.clock })
+    )
+    this.pods = opts.gpus.map((gpu, i) => {
+      const address = `10.0.0.${i + 1}:8000`
+      return { id: `virtual|${address}`, source: 'virtual', name: `pod-${i}-${gpu}`, address, metricsAddress: address, model: opts.model, adapters: new Set(adapters), labels: { gpu }, ready: true }
+    })
+    this.scrape()
+  }
+
+  /** Every engine's /metrics text, parsed as the gateway's scraper does, on a jittered interval. */
+  private scrape(): void {
+    const at = this.clock.now()
+    this.engines.forEach((engine, i) => {
+      void engine.metrics.metrics().then((text) => this.latest.set(this.pods[i].address, parseVllmMetrics(text, at)))
+    })
+    this.clock.after(this.opts.scrapeIntervalMs * (0.8 + this.jitter() * 0.4), () => this.scrape())
+  }
+
+  /** Prompt tokens served from cache over all prompt tokens, across the engines. */
+  async hitRate(): Promise<number> {
+    let hits = 0
+    let queries = 0
+    for (const engine of this.engines) {
+      const m = parseVllmMetrics(await engine.metrics.metrics(), 0)
+      hits += m.prefixHits ?? 0
+      queries += m.prefixQueries ?? 0
+    }
+    return queries > 0 ? hits / queries : 0
+  }
+
+  /** Sends a chat request now (simulated time); `outcome` fills in as it runs, `done` resolves at its end. */
+  send(body: object): { outcome: VirtualOutcome; done: Promise<VirtualOutcome> } {
+    const outcome: VirtualOutcome = { sentAt: this.clock.now(), tokens: 0, answer: '', failed: false }
+    const parsed = parseRequest('chat', Buffer.from(JSON.stringify(body)))
+    const { strategy } = this.opts
+    const request = routingRequest(parsed, {}, undefined)
+    const prompt = enginePrompt(parsed.body, this.opts.model, this.opts.adapters ?? [])
+    // the sim's tokenizer is what a pod's /tokenize answers
+    if (strategy.wantsTokens) request.tokens = prompt.tokens
+    const serving = this.pods.filter((p) => p.model === parsed.model || p.adapters.has(parsed.model))
+    const decision = serving.length > 0 ? strategy.pick({ request, pods: loraCandidates(parsed.model, serving, this.stats), stats: this.stats, random: this.random }) : undefined
+    const engine = decision && this.engines[this.pods.indexOf(decision.pod)]
+    const outputTokens = parsed.maxTokens ?? 16
+    if (!decision || !engine || !engine.fits(prompt.tokens.length, outputTokens)) {
+      outcome.failed = true
+      return { outcome, done: Promise.resolve(outcome) }
+    }
+    const pod = decision.pod
+    const queuedAhead = this.load.prefilling.get(pod.address)
+    const ticket = this.load.start(pod.address, request.promptTokens + request.outputTokens, decision.prefillTokens ?? request.promptTokens)
+    const callbacks = {
+      onFirstToken: () => {
+        outcome.firstTokenAt = this.clock.now()
+        ticket.firstByte()
+      },
+      onToken: (i: number) => {
+        outcome.tokens++
+        outcome.answer += outputToken(prompt.seed, i)
+      }
+    }
+    const done = engine.generate(prompt.hashes, prompt.tokens.length, outputTokens, new AbortController().signal, callbacks, prompt.adapter).then((r) => {
+      outcome.endAt = this.clock.now()
+      ticket.release()
+      // what the gateway learns from the usage of a finished stream
+      const ttftMs = (outcome.firstTokenAt ?? outcome.endAt) - outcome.sentAt
+      this.perf.observe(pod, { promptTokens: prompt.tokens.length, cachedTokens: r.cachedTokens, completionTokens: outcome.tokens, e2eMs: outcome.endAt - outcome.sentAt, ttftMs, queuedAhead })
+      strategy.completed?.({ pod, promptTokens: prompt.tokens.length, completionTokens: outcome.tokens })
+      return outcome
+    })
+    return { outcome, done }
+  }
+}
