@@ -51,8 +51,11 @@ export const throughputStrategy: Strategy = scoring(
 )
 
 /**
- * Lowest predicted completion time for this request: time to first token (grows with the queue in
- * front of it) plus its expected output at the pod's measured per-token speed.
+ * Lowest predicted completion time for this request: one measured prefill turn for each request
+ * still waiting for its first token on the pod, plus its own, then its expected output at the
+ * pod's measured per-token speed, slowed a little by every request decoding alongside. The turn
+ * (TTFT ÷ prefills ahead + 1), not the raw TTFT: a TTFT measured in a queue already counts that
+ * queue, and a pod measured once under a burst would be shunned long after the burst.
  */
 export const leastLatencyStrategy: Strategy = scoring(
   'least-latency',
@@ -60,8 +63,9 @@ export const leastLatencyStrategy: Strategy = scoring(
   ({ pods, stats, request }) =>
     pods.map((p) => {
       const perf = stats.perf(p)
-      const queue = stats.inflight(p) + (stats.metrics(p)?.waiting ?? 0)
-      return perf.ttftMs * (1 + queue) + request.outputTokens * perf.tpotMs * (1 + 0.01 * queue)
+      const ahead = stats.prefilling(p)
+      const decoding = Math.max(0, stats.inflight(p) - ahead)
+      return perf.prefillTurnMs * (1 + ahead) + request.outputTokens * perf.tpotMs * (1 + 0.01 * decoding)
     }),
   (ms) => `predicted=${ms.toFixed(0)}ms`
 )

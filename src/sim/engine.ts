@@ -88,7 +88,7 @@ export class SimEngine {
   constructor(private readonly opts: EngineOptions) {
     this.kv = new KvCache(Math.floor((opts.kvTokens ?? opts.profile.kvTokens) / BLOCK_TOKENS))
     this.m = this.createMetrics()
-    this.publishLoraInfo('', '')
+    this.publishInfo()
   }
 
   private get maxLoras(): number {
@@ -109,13 +109,22 @@ export class SimEngine {
     this.resident.clear()
     this.metrics.resetMetrics()
     this.zeroSeries(this.m)
+    this.publishInfo()
+  }
+
+  /**
+   * The info gauges, again after a reset (which empties every metric): without cache_config_info
+   * the gateway cannot size KV usage in tokens.
+   */
+  private publishInfo(): void {
+    this.m.cacheConfig.set({ block_size: String(BLOCK_TOKENS), num_gpu_blocks: String(this.kv.capacity), enable_prefix_caching: 'True' }, 1)
     this.publishLoraInfo('', '')
   }
 
   /** Series exist from the start, as in vLLM (prometheus_client exports labelled zeros). */
-  private zeroSeries(m: Omit<ReturnType<SimEngine['createMetrics']>, 'loraInfo'>): void {
+  private zeroSeries(m: Omit<ReturnType<SimEngine['createMetrics']>, 'loraInfo' | 'cacheConfig'>): void {
     for (const [name, metric] of Object.entries(m)) {
-      if (name === 'loraInfo' || name === 'success') continue
+      if (name === 'loraInfo' || name === 'cacheConfig' || name === 'success') continue
       if (metric instanceof Gauge) metric.set(this.labels, 0)
       else if (metric instanceof Histogram) metric.zero(this.labels)
       else metric.inc(this.labels, 0)
@@ -370,11 +379,8 @@ export class SimEngine {
       loraLoads: c('sim:lora_loads_total', 'LoRA adapters loaded into a GPU slot.')
     }
     this.zeroSeries(m)
-    new Gauge({ name: 'vllm:cache_config_info', help: 'Information of the LLMEngine CacheConfig', labelNames: ['block_size', 'num_gpu_blocks', 'enable_prefix_caching'], registers: [r] }).set(
-      { block_size: String(BLOCK_TOKENS), num_gpu_blocks: String(this.kv.capacity), enable_prefix_caching: 'True' },
-      1
-    )
+    const cacheConfig = new Gauge({ name: 'vllm:cache_config_info', help: 'Information of the LLMEngine CacheConfig', labelNames: ['block_size', 'num_gpu_blocks', 'enable_prefix_caching'], registers: [r] })
     const loraInfo = new Gauge({ name: 'vllm:lora_requests_info', help: 'Running stats on lora requests.', labelNames: ['max_lora', 'waiting_lora_adapters', 'running_lora_adapters'], registers: [r] })
-    return { ...m, loraInfo }
+    return { ...m, cacheConfig, loraInfo }
   }
 }

@@ -45,6 +45,17 @@ t.test('throughput and least-latency send more work to faster pods', async (t) =
   t.equal(picked(throughputStrategy.pick(input(pods, { perf, inflight: { b: 3 } }))), 'c', 'b shared by 4 is slower than c alone')
   t.equal(picked(leastLatencyStrategy.pick(input(pods, { perf }))), 'b')
   t.equal(picked(leastLatencyStrategy.pick(input(pods, { perf, inflight: { b: 40 } }))), 'c', 'a long queue outweighs speed')
+  const same = { tpotMs: 10, prefillTurnMs: 50 }
+  t.equal(
+    picked(leastLatencyStrategy.pick(input(pods, { perf: { a: same, b: same, c: { ...same, ttftMs: 5000 } }, inflight: { a: 5, b: 3, c: 0 }, prefilling: { a: 0, b: 2, c: 0 } }))),
+    'c',
+    'predicted from the prefill turn: a TTFT measured under a burst does not shun an idle pod'
+  )
+  t.equal(
+    picked(leastLatencyStrategy.pick(input(pods.slice(0, 2), { perf: { a: same, b: same }, inflight: { a: 5, b: 3 }, prefilling: { a: 0, b: 2 } }))),
+    'a',
+    'each request waiting for its first token costs a prefill turn; decoding ones slow decoding by 1 % each'
+  )
   // proportional share: route 1000 requests that never finish; faster pods end up with more
   const load: Record<string, number> = { a: 0, b: 0, c: 0 }
   for (let i = 0; i < 1000; i++) load[picked(throughputStrategy.pick(input(pods, { perf, inflight: load })))!]++

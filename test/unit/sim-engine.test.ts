@@ -5,6 +5,7 @@ import { gpuProfile } from '../../src/sim/profiles.js'
 import { tokenBlockHashes } from '../../src/routing/prefix/block-hash.js'
 import { tokenize } from '../../src/sim/text.js'
 import { startSim } from '../../src/sim/server.js'
+import { parseVllmMetrics } from '../../src/telemetry/pod-metrics.js'
 import { chat, post } from '../helpers/http.js'
 
 const engine = (kvTokens: number, maxBatch = 64) => new SimEngine({ model: 'm', profile: gpuProfile('a100'), timeScale: 0, kvTokens, maxBatch })
@@ -81,6 +82,22 @@ t.test('HTTP: cached_tokens in usage; too large for the KV cache → 400', async
   t.equal(huge.status, 400)
   const tok = (await (await post(`${sim.url}/tokenize`, { model: 'm', prompt: 'hello world' })).json()) as { count: number }
   t.equal(tok.count, 2, 'the BPE tokenizer: "hello world" is 2 tokens')
+})
+
+t.test('HTTP /sim/reset: a cold cache and zeroed counters, with the info gauges kept', async (t) => {
+  const sim = await startSim({ model: 'm', timeScale: 0, kvTokens: 4096, loras: ['a'] })
+  t.teardown(() => sim.close())
+  const body = { model: 'm', messages: [{ role: 'system', content: 'Shared instructions. '.repeat(40) }, { role: 'user', content: 'q' }], max_tokens: 2 }
+  const cached = async () => ((await (await post(`${sim.url}/v1/chat/completions`, body)).json()) as { usage: { prompt_tokens_details: { cached_tokens: number } } }).usage.prompt_tokens_details.cached_tokens
+  await cached()
+  t.ok((await cached()) > 100, 'warm')
+  t.equal((await fetch(`${sim.url}/sim/reset`, { method: 'POST' })).status, 204)
+  const m = parseVllmMetrics(await (await fetch(`${sim.url}/metrics`)).text(), 0)
+  t.equal(m.promptTokens, 0, 'counters start again from zero')
+  t.equal(m.kvCapacityTokens, 4096, 'vllm:cache_config_info survives: the gateway still sizes KV in tokens')
+  t.same(m.runningAdapters, [], 'vllm:lora_requests_info survives')
+  t.equal(m.maxLora, 1)
+  t.equal(await cached(), 0, 'the prefix cache is cold')
 })
 
 t.test('engine LoRA: at most maxLoras adapters per batch; others wait while base requests go ahead', async (t) => {
