@@ -21,6 +21,11 @@ t.test('measurements replace the seed, then move by EWMA; prefill speed only fro
   perf.observe(p, { promptTokens: 1000, cachedTokens: 990, completionTokens: 11, ttftMs: 10, e2eMs: 210 })
   t.equal(perf.get(p).prefillMsPerToken, prefill, 'a mostly cached prompt teaches nothing about prefill speed')
   t.equal(perf.get(p).ttftMs, 100 + 0.2 * (10 - 100), 'EWMA α = 0.2')
+  perf.observe(p, { promptTokens: 1000, cachedTokens: 0, completionTokens: 11, ttftMs: 900, e2eMs: 1100, queuedAhead: 3 })
+  t.equal(perf.get(p).prefillMsPerToken, prefill, 'a TTFT measured behind queued prefills teaches nothing about prefill speed')
+  t.equal(perf.get(p).prefillTurnMs, 100 + 0.2 * (10 - 100) + 0.2 * (900 / 4 - (100 + 0.2 * (10 - 100))), 'but it does teach the prefill turn: TTFT ÷ (ahead + 1)')
+  perf.observe(p, { promptTokens: 1000, cachedTokens: 0, completionTokens: 11, ttftMs: 300, e2eMs: 500, queuedAhead: 0 })
+  t.equal(perf.get(p).prefillMsPerToken, prefill + 0.2 * (0.3 - prefill), 'with nothing ahead it does')
 })
 
 t.test('vLLM metrics: names with and without _total, fallbacks, LoRA info', async (t) => {
