@@ -123,10 +123,7 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       // a second copy of a prefix another pod holds takes cache space from other prefixes for as
       // long as it lives: it is worth it only when the wait for the holder exceeds twice the recompute
       const duplicate = DUPLICATE_WEIGHT * (bestShare - cachedShare) * promptTokens * perf.prefillMsPerToken
-      const dw = Number(process.env.DW ?? 0.01)
-      const lw = Number(process.env.LW ?? 0)
-      const loraWait = lw > 0 && p.model !== input.request.model && m?.runningAdapters !== undefined && m.maxLora !== undefined && !m.runningAdapters.includes(input.request.model) && m.runningAdapters.length >= m.maxLora ? lw * perf.tpotMs * input.request.outputTokens : 0
-      return prefill + eviction + duplicate + queueMs + decoding * dw * perf.tpotMs * input.request.outputTokens + loraWait
+      return prefill + eviction + duplicate + queueMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
     })
     return { hashes, mode, counts, shares, promptTokens, costs }
   }

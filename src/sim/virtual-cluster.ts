@@ -50,7 +50,8 @@ export interface VirtualOutcome {
  * request is parsed, offered to the strategy with the same PodStats the gateway builds (its own
  * in-flight and KV bookkeeping, metrics scraped from the engines' Prometheus text on an
  * interval, measured speeds) and run on the chosen engine. No sockets and no wall time: minutes
- * of traffic run in seconds and a run repeats exactly for a seed.
+ * of traffic run in seconds and a run repeats exactly for a seed. Run the clock up to an end time
+ * (`clock.run(ms)`): the scrape loop never runs out of events.
  */
 export class VirtualCluster {
   readonly clock = new VirtualClock()
@@ -110,7 +111,10 @@ export class VirtualCluster {
     return queries > 0 ? hits / queries : 0
   }
 
-  /** Sends a chat request now (simulated time); `outcome` fills in as it runs, `done` resolves at its end. */
+  /**
+   * Sends a chat request now (simulated time); `outcome` fills in as it runs, `done` resolves at its
+   * end. A body the gateway would refuse (400) throws its GatewayError.
+   */
   send(body: object): { outcome: VirtualOutcome; done: Promise<VirtualOutcome> } {
     const outcome: VirtualOutcome = { sentAt: this.clock.now(), tokens: 0, answer: '', failed: false }
     const parsed = parseRequest('chat', Buffer.from(JSON.stringify(body)))

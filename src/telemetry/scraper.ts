@@ -63,8 +63,8 @@ export class MetricsScraper {
       while (next < targets.length) {
         const addr = targets[next++]
         try {
-          // stamped when asked for: whatever the gateway routes from then on is not in the snapshot
-          // for sure, so routing adds it (PodStats.routedTokensSince) rather than missing it
+          // stamped when asked for: what the gateway routes while the answer is on its way is then
+          // added by routing (PodStats.routedTokensSince) — at worst counted twice, never missed
           const at = this.now()
           const res = await request(`http://${addr}/metrics`, { headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs })
           const text = await res.body.text()
