@@ -20,6 +20,7 @@ import { Worker } from 'node:worker_threads'
 import { parseConfig } from '../src/config/load.js'
 import { createGateway, type Gateway } from '../src/gateway.js'
 import { silentLogger } from '../src/observability/logger.js'
+import { parseVllmMetrics, prefixHitRate } from '../src/telemetry/pod-metrics.js'
 import { startChild } from './lib.js'
 import { CLUSTER, workloads, type Workload } from './routing/workloads.js'
 import type { ReplayOptions, ReplayResult } from './routing/replay.js'
@@ -78,14 +79,7 @@ async function resetPods(addresses: string[]): Promise<void> {
 }
 
 async function hitRate(addresses: string[]): Promise<number> {
-  let hits = 0
-  let queries = 0
-  for (const a of addresses) {
-    const text = await (await fetch(`http://${a}/metrics`)).text()
-    hits += Number(/vllm:prefix_cache_hits_total\{[^}]*\} ([\d.e+]+)/.exec(text)?.[1] ?? 0)
-    queries += Number(/vllm:prefix_cache_queries_total\{[^}]*\} ([\d.e+]+)/.exec(text)?.[1] ?? 0)
-  }
-  return queries > 0 ? hits / queries : 0
+  return prefixHitRate(await Promise.all(addresses.map(async (a) => parseVllmMetrics(await (await fetch(`http://${a}/metrics`)).text(), 0))))
 }
 
 async function startGatewayFor(addresses: string[], w: Workload, strategy: string): Promise<{ gateway: Gateway; url: string }> {

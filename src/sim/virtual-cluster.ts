@@ -6,7 +6,7 @@ import type { PodStats, Strategy } from '../routing/strategy.js'
 import { InflightTracker } from '../telemetry/inflight.js'
 import { PerfTracker } from '../telemetry/perf.js'
 import { PodLoad } from '../telemetry/pod-load.js'
-import { parseVllmMetrics, type PodMetrics } from '../telemetry/pod-metrics.js'
+import { fresh, parseVllmMetrics, prefixHitRate, type PodMetrics } from '../telemetry/pod-metrics.js'
 import { podStats } from '../telemetry/pod-stats.js'
 import { VirtualClock } from './clock.js'
 import { SimEngine } from './engine.js'
@@ -73,10 +73,7 @@ export class VirtualCluster {
     this.stats = podStats({
       load: this.load,
       fleetInflight: () => 0,
-      metrics: (pod) => {
-        const m = this.latest.get(pod.address)
-        return m && now() - m.at <= opts.staleAfterMs ? m : undefined
-      },
+      metrics: (pod) => fresh(this.latest.get(pod.address), now(), opts.staleAfterMs),
       perf: (pod) => this.perf.get(pod)
     })
     const adapters = opts.adapters ?? []
@@ -101,14 +98,7 @@ export class VirtualCluster {
 
   /** Prompt tokens served from cache over all prompt tokens, across the engines. */
   async hitRate(): Promise<number> {
-    let hits = 0
-    let queries = 0
-    for (const engine of this.engines) {
-      const m = parseVllmMetrics(await engine.metrics.metrics(), 0)
-      hits += m.prefixHits ?? 0
-      queries += m.prefixQueries ?? 0
-    }
-    return queries > 0 ? hits / queries : 0
+    return prefixHitRate(await Promise.all(this.engines.map(async (engine) => parseVllmMetrics(await engine.metrics.metrics(), 0))))
   }
 
   /**

@@ -8,9 +8,9 @@ interface PodLog {
 
 /**
  * Tokens routed to each pod over a recent window (negative amounts for requests that ended), asked
- * as "how many since time t" — e.g. what a pod has gained since its metrics were scraped. Without that, every request between two
- * scrapes goes to the same "emptiest" pod. Recording is amortised O(1) and a query is a binary
- * search, whatever the request rate.
+ * as "how many since time t" — e.g. what a pod has gained since its metrics were scraped. Without
+ * that, every request between two scrapes goes to the same "emptiest" pod. Recording is amortised
+ * O(1) and a query is a binary search, whatever the request rate.
  */
 export class DispatchLog {
   private readonly pods = new Map<string, PodLog>()

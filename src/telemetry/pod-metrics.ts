@@ -21,6 +21,22 @@ export interface PodMetrics {
   kvCapacityTokens?: number
 }
 
+/** The snapshot if it is at most `staleAfterMs` old at `now`: older metrics must not steer routing. */
+export function fresh(m: PodMetrics | undefined, now: number, staleAfterMs: number): PodMetrics | undefined {
+  return m && now - m.at <= staleAfterMs ? m : undefined
+}
+
+/** Prompt tokens served from cache over all prompt tokens, across pods (0 before any query). */
+export function prefixHitRate(pods: readonly PodMetrics[]): number {
+  let hits = 0
+  let queries = 0
+  for (const m of pods) {
+    hits += m.prefixHits ?? 0
+    queries += m.prefixQueries ?? 0
+  }
+  return queries > 0 ? hits / queries : 0
+}
+
 function sum(families: Map<string, { value?: string; labels?: Record<string, string> }[]>, ...names: string[]): number | undefined {
   for (const name of names) {
     const samples = families.get(name)

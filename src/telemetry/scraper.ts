@@ -2,7 +2,7 @@ import { request } from 'undici'
 import type { Pod } from '../discovery/pod.js'
 import type { PodRegistry } from '../discovery/registry.js'
 import type { Logger } from '../observability/logger.js'
-import { parseVllmMetrics, type PodMetrics } from './pod-metrics.js'
+import { fresh, parseVllmMetrics, type PodMetrics } from './pod-metrics.js'
 
 export interface ScraperOptions {
   intervalMs: number
@@ -33,8 +33,7 @@ export class MetricsScraper {
 
   /** Fresh metrics for a pod, or undefined when missing or stale. */
   get(pod: Pod): PodMetrics | undefined {
-    const m = this.latest.get(pod.metricsAddress)
-    return m && this.now() - m.at <= this.opts.staleAfterMs ? m : undefined
+    return fresh(this.latest.get(pod.metricsAddress), this.now(), this.opts.staleAfterMs)
   }
 
   start(): void {
