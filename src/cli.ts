@@ -5,7 +5,8 @@ import { createGateway } from './gateway.js'
 import { createLogger, type Logger } from './observability/logger.js'
 
 const USAGE = `Usage:
-  brixgate --config FILE [--host HOST] [--port PORT]   run the gateway (or BRIXGATE_CONFIG=FILE)
+  brixgate --config FILE [--host HOST] [--port PORT] [--log-level info]
+                                                       run the gateway (or BRIXGATE_CONFIG=FILE)
   brixgate demo [--port 8888]                          3 simulated vLLM pods + a gateway
   brixgate sim --port N --model NAME [--gpu a100] [--lora a,b] [--max-loras N] [--time-scale 1]
                                                        one simulated vLLM pod`
@@ -27,15 +28,18 @@ function intOption(value: string | undefined, name: string): number | undefined 
   return n
 }
 
-/** Stops `close` on SIGTERM/SIGINT, then exits 0; a second signal exits at once. */
-function onSignals(logger: Logger, close: () => Promise<void>): void {
+/**
+ * Runs `close` on SIGTERM/SIGINT, then exits 0 — or 1 when the shutdown grace ran out and open
+ * streams had to be cut; a second signal exits at once.
+ */
+function onSignals(logger: Logger, close: () => Promise<void | { streamsCut: number }>): void {
   let stopping = false
   const stop = (signal: string) => {
     if (stopping) process.exit(1)
     stopping = true
     logger.info(`${signal} received: draining in-flight requests`)
     close().then(
-      () => process.exit(0),
+      (result) => process.exit(result && result.streamsCut > 0 ? 1 : 0),
       (err) => {
         logger.error({ err }, 'error while stopping')
         process.exit(1)

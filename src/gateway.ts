@@ -10,7 +10,10 @@ import { RedisLimitStore } from './limits/redis-store.js'
 import type { LimitStore } from './limits/types.js'
 import type { Logger } from './observability/logger.js'
 import { GatewayMetrics } from './observability/metrics.js'
-import { InferencePipeline } from './pipeline/handle.js'
+import { InferencePipeline } from './pipeline/pipeline.js'
+import { PodHealthLoop } from './discovery/pod-health.js'
+import { RetryBudget } from './proxy/retry-budget.js'
+import { ResponseDrain } from './server/drain.js'
 import { Authenticator } from './pipeline/identify.js'
 import { UpstreamPools } from './proxy/pools.js'
 import { builtinStrategies, StrategyRegistry } from './routing/registry.js'
@@ -39,8 +42,12 @@ export interface Gateway {
   limiter: Limiter
   /** Listens on config.server host/port; resolves the URL. */
   listen(): Promise<string>
-  /** Stops accepting, waits for in-flight requests and streams (up to shutdownGraceMs), frees resources. */
-  close(): Promise<void>
+  /**
+   * Stops accepting, waits for in-flight requests and streams (up to shutdownGraceMs), frees
+   * resources. Resolves how many streams were still open when the grace ran out (each ended with
+   * one error event).
+   */
+  close(): Promise<{ streamsCut: number }>
 }
 
 function createStore(config: Config, logger: Logger): { store: LimitStore; ready: Promise<void> } {
@@ -55,7 +62,7 @@ function createStore(config: Config, logger: Logger): { store: LimitStore; ready
 /** Wires every part of the gateway from a validated config. */
 export async function createGateway(config: Config, opts: GatewayOptions): Promise<Gateway> {
   const { logger } = opts
-  const registry = new PodRegistry({ now: opts.clock })
+  const registry = new PodRegistry({ now: opts.clock, outlier: config.upstream.outlier })
   if (config.discovery.static) loadStaticDiscovery(registry, config.discovery.static.models)
 
   const strategies = new StrategyRegistry([...builtinStrategies(config.routing), ...(opts.strategies ?? [])])
@@ -70,6 +77,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
     const addresses = new Set(registry.all().map((p) => p.address))
     pools.retain(addresses)
     load.retain(addresses)
+    registry.outlier.retain(addresses)
   })
   const metrics = new GatewayMetrics(registry, inflight, { defaultMetrics: opts.defaultMetrics })
   const k8sConfig = config.discovery.kubernetes
@@ -92,10 +100,20 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   )
   const fleet = store instanceof RedisLimitStore && t.fleetSyncMs > 0 ? new FleetInflight(store.redis, inflight, t.fleetSyncMs, logger) : undefined
   const auth = new Authenticator(config.auth)
-  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, random: opts.random ?? Math.random })
-  const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger })
+  const retryBudget = new RetryBudget(config.upstream.retry.budgetPercent)
+  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random })
+  const drain = new ResponseDrain()
+  const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger, drain })
+  const health = new PodHealthLoop(registry, pools, inflight, metrics, logger, {
+    intervalMs: 250,
+    probeTimeoutMs: 1000,
+    tokensMovedAt: (address) => {
+      const pod = registry.all().find((p) => p.address === address)
+      return pod && scraper.tokensMovedAt(pod.metricsAddress)
+    }
+  })
 
-  let closing: Promise<void> | undefined
+  let closing: Promise<{ streamsCut: number }> | undefined
   return {
     app,
     registry,
@@ -107,6 +125,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
       void kubernetes?.start().then(() => adapterPoller?.start())
       if (t.scrapeIntervalMs > 0) scraper.start()
       fleet?.start()
+      health.start()
       const addr = app.server.address()
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host
@@ -116,16 +135,24 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
       closing ??= (async () => {
         const grace = new Promise<void>((resolve) => setTimeout(resolve, config.server.shutdownGraceMs).unref())
         const closed = app.close() // stops accepting; closes idle keep-alive connections
-        await Promise.race([pipeline.idle(), grace])
-        // Every request has finished (or the grace ran out): drop connections still held open.
+        await Promise.race([drain.idle(), grace])
+        // the grace ran out: streams still open end with one error event, given a moment to flush
+        const streamsCut = pipeline.cutStreams()
+        if (streamsCut > 0) {
+          logger.warn({ streamsCut }, 'shutdown grace ran out: open streams were ended with an error event')
+          await Promise.race([drain.idle(), new Promise((r) => setTimeout(r, 500).unref())])
+        }
+        // Every request has finished (or was cut): drop connections still held open.
         app.server.closeAllConnections()
         await closed
+        health.stop()
         adapterPoller?.stop()
         await fleet?.stop()
         scraper.stop()
         await kubernetes?.stop()
         await Promise.race([pools.close(), new Promise((r) => setTimeout(r, 100).unref())])
         await store.close()
+        return { streamsCut }
       })()
       return closing
     }

@@ -32,9 +32,38 @@ const server = z.strictObject({
   requestTimeoutMs: positiveInt.default(1_800_000),
   streamIdleTimeoutMs: positiveInt.default(300_000),
   shutdownGraceMs: z.number().int().min(0).default(30_000),
-  /** Attempts on other pods when a pod cannot be connected to (0 = no retry). */
-  connectRetries: z.number().int().min(0).max(10).default(2),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info')
+  /** A request body not fully received by then is answered 408 (slow or stalled uploads). */
+  bodyTimeoutMs: positiveInt.default(30_000),
+  /** Open connections one client address may hold (0 = no limit). */
+  maxConnectionsPerClient: z.number().int().min(0).default(0),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** One info line per request (id, model, user, strategy, pod, status, tokens, durations). */
+  accessLog: z.boolean().default(true)
+})
+
+/** SPEC §11: failover before the first byte and pod health. */
+const upstream = z.strictObject({
+  /** No first real answer from the pod by then → try another pod (0 = off). */
+  firstByteTimeoutMs: z.number().int().min(0).default(30_000),
+  retry: z
+    .strictObject({
+      /** Other pods tried after the first (0 = no failover). */
+      attempts: z.number().int().min(0).max(10).default(2),
+      /** Retries may be at most this share of the requests of the last 10 s (at least 3). */
+      budgetPercent: z.number().min(0).max(100).default(20)
+    })
+    .prefault({}),
+  outlier: z
+    .strictObject({
+      consecutiveFailures: positiveInt.default(3),
+      baseEjectionMs: positiveInt.default(5000),
+      maxEjectionPercent: z.number().min(0).max(100).default(50),
+      /** A pod with requests open and no output for this long is ejected as hung (0 = off). */
+      hangSeconds: z.number().min(0).default(20)
+    })
+    .prefault({}),
+  /** SSE comment lines every N s until the first event (0 = off; the first one commits the response). */
+  keepAliveSeconds: z.number().min(0).default(0)
 })
 
 const kubernetes = z.strictObject({
@@ -118,6 +147,7 @@ const telemetry = z.strictObject({
 
 export const configSchema = z.strictObject({
   server: server.prefault({}),
+  upstream: upstream.prefault({}),
   telemetry: telemetry.prefault({}),
   discovery,
   routing: routing.prefault({}),

@@ -1,3 +1,4 @@
+import { OutlierDetector, type OutlierOptions } from './outlier.js'
 import type { Pod } from './pod.js'
 
 export interface ModelEntry {
@@ -11,20 +12,17 @@ export interface Resolution {
   /** True when any pod (routable or not) serves the model, or a source declared it. */
   known: boolean
   pods: Pod[]
+  /** Ready pods of the model taken out of rotation by outlier detection. */
+  ejected: number
 }
 
 export interface RegistryOptions {
-  /** Consecutive connect failures that take a pod out of rotation. */
-  failureThreshold?: number
-  /** How long an ejected pod stays out before it is tried again. */
-  ejectMs?: number
+  /** Outlier detection (SPEC §11 upstream.outlier); defaults are SPEC's. */
+  outlier?: Partial<OutlierOptions>
   now?: () => number
 }
 
-interface Health {
-  failures: number
-  ejectedUntil: number
-}
+export const DEFAULT_OUTLIER = { consecutiveFailures: 3, baseEjectionMs: 5000, maxEjectionPercent: 50, hangSeconds: 20 } as const
 
 /**
  * The set of pods per model, fed by discovery sources and read by the request path.
@@ -33,23 +31,21 @@ interface Health {
 export class PodRegistry {
   private readonly pods = new Map<string, Pod>()
   private readonly declared = new Set<string>()
-  private readonly health = new Map<string, Health>()
+  /** Pod health is per address: one server may be listed under several models. */
+  readonly outlier: OutlierDetector
   private readonly firstSeen = new Map<string, number>()
   private byModel = new Map<string, Pod[]>()
   private dirty = true
   private syncedSources = new Set<string>()
   private readonly expectedSources = new Set<string>()
-  private readonly failureThreshold: number
-  private readonly ejectMs: number
   private readonly now: () => number
   private readonly listeners = new Set<() => void>()
   /** Adapters learned apart from the pod itself (ModelAdapter objects, polled /v1/models), per source. */
   private readonly adapterOverlays = new Map<string, ReadonlyMap<string, ReadonlySet<string>>>()
 
   constructor(opts: RegistryOptions = {}) {
-    this.failureThreshold = opts.failureThreshold ?? 3
-    this.ejectMs = opts.ejectMs ?? 5000
     this.now = opts.now ?? Date.now
+    this.outlier = new OutlierDetector({ ...DEFAULT_OUTLIER, ...opts.outlier, now: this.now })
   }
 
   /** A source announces itself so /readyz waits for its first sync. */
@@ -110,10 +106,16 @@ export class PodRegistry {
   /** Routable pods for a model or adapter name. */
   resolve(model: string): Resolution {
     const pods = this.index().get(model)
-    if (!pods) return { known: this.declared.has(model), pods: [] }
+    if (!pods) return { known: this.declared.has(model), pods: [], ejected: 0 }
     const now = this.now()
-    const routable = pods.filter((p) => p.ready && !this.isEjected(p.address, now))
-    return { known: true, pods: routable }
+    const routable: Pod[] = []
+    let ejected = 0
+    for (const p of pods) {
+      if (!p.ready) continue
+      if (this.outlier.isEjected(p.address, now)) ejected++
+      else routable.push(p)
+    }
+    return { known: true, pods: routable, ejected }
   }
 
   /** Models and adapters with at least one routable pod, for GET /v1/models. */
@@ -127,26 +129,29 @@ export class PodRegistry {
     return out.sort((a, b) => a.id.localeCompare(b.id))
   }
 
-  /** Health is per address: one server may be listed under several models. */
   reportSuccess(address: string): void {
-    const h = this.health.get(address)
-    if (h) {
-      h.failures = 0
-      h.ejectedUntil = 0
-    }
+    this.outlier.success(address)
   }
 
-  /** A connect failure; enough in a row take the pod out of rotation for a while. */
-  reportFailure(address: string): void {
-    const h = this.health.get(address) ?? { failures: 0, ejectedUntil: 0 }
-    h.failures += 1
-    if (h.failures >= this.failureThreshold) h.ejectedUntil = this.now() + this.ejectMs
-    this.health.set(address, h)
+  /** A gateway-visible failure of the pod at `address`; returns true when it got the pod ejected. */
+  reportFailure(address: string): boolean {
+    return this.outlier.failure(address, this.peersOf(address))
+  }
+
+  /** Ejects a pod found hung; false when maxEjectionPercent forbids it. */
+  ejectHung(address: string): boolean {
+    return this.outlier.eject(address, 'hung', this.peersOf(address))
   }
 
   isEjected(address: string, now = this.now()): boolean {
-    const h = this.health.get(address)
-    return h !== undefined && h.ejectedUntil > now
+    return this.outlier.isEjected(address, now)
+  }
+
+  /** Addresses of the ready pods that serve the same base model as the pod at `address`. */
+  private peersOf(address: string): string[] {
+    const model = [...this.pods.values()].find((p) => p.address === address)?.model
+    if (model === undefined) return [address]
+    return [...new Set((this.index().get(model) ?? []).filter((p) => p.ready).map((p) => p.address))]
   }
 
   private changed(): void {

@@ -16,10 +16,15 @@ export class GatewayMetrics {
   readonly watchRestarts: Counter<'resource'>
   readonly tokenizeCalls: Counter<'outcome'>
   readonly prefixMatch: Histogram<'strategy'>
+  readonly retries: Counter<'cause'>
+  readonly ejections: Counter<'reason'>
+  readonly poisonRequests: Counter
+  readonly streamsCut: Counter<'reason'>
+  readonly gatewayOverhead: Histogram
 
   constructor(registry: PodRegistry, inflight: InflightTracker, opts: { defaultMetrics?: boolean } = {}) {
     const r = this.registry
-    if (opts.defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'brixgate_process_' })
+    if (opts.defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'brixgate_' })
     this.requests = new Counter({ name: 'brixgate_requests_total', help: 'Inference requests by final status.', labelNames: ['model', 'endpoint', 'status', 'strategy'], registers: [r] })
     this.duration = new Histogram({
       name: 'brixgate_request_duration_seconds',
@@ -48,6 +53,16 @@ export class GatewayMetrics {
     })
     this.watchRestarts = new Counter({ name: 'brixgate_discovery_watch_restarts_total', help: 'Kubernetes list/watch restarts after errors.', labelNames: ['resource'], registers: [r] })
     this.tokenizeCalls = new Counter({ name: 'brixgate_tokenize_requests_total', help: 'Calls to a pod\'s /tokenize (cache-aware exact-token mode) by outcome; failed ones fall back to text blocks.', labelNames: ['outcome'], registers: [r] })
+    this.retries = new Counter({ name: 'brixgate_upstream_retries_total', help: 'Requests sent to another pod before the first byte, by why the previous pod failed.', labelNames: ['cause'], registers: [r] })
+    this.ejections = new Counter({ name: 'brixgate_outlier_ejections_total', help: 'Pods taken out of rotation by outlier detection, by reason (failures, hung).', labelNames: ['reason'], registers: [r] })
+    this.poisonRequests = new Counter({ name: 'brixgate_poison_requests_total', help: 'Requests answered 502 after resetting two pods (never retried again).', registers: [r] })
+    this.streamsCut = new Counter({ name: 'brixgate_streams_cut_total', help: 'Streams ended with an error event after the first byte, by reason (upstream, shutdown).', labelNames: ['reason'], registers: [r] })
+    this.gatewayOverhead = new Histogram({
+      name: 'brixgate_gateway_overhead_seconds',
+      help: "The gateway's own time before the pod got the request (identify, parse, admit, route, failed attempts), apart from the pod's time.",
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+      registers: [r]
+    })
     this.storeErrors = new Counter({ name: 'brixgate_rate_limit_store_errors_total', help: 'Rate-limit store failures.', labelNames: ['op'], registers: [r] })
     new Gauge({
       name: 'brixgate_pod_inflight_requests',

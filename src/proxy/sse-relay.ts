@@ -42,6 +42,8 @@ export class SseRelay {
   error: unknown
   sawDone = false
   events = 0
+  /** The pod's first event was an error: nothing real was answered (failover may try another pod). */
+  firstEventError = false
   private readonly parser: EventSourceParser
   private readonly decoder = new TextDecoder()
   private pending: Buffer = Buffer.alloc(0)
@@ -109,7 +111,10 @@ export class SseRelay {
     }
     if (!isObject(json)) return undefined
     if (isObject(json.usage) && typeof json.usage.total_tokens === 'number') this.usage = json.usage as Usage
-    if (json.error !== undefined && this.error === undefined) this.error = json.error
+    if (json.error !== undefined && this.error === undefined) {
+      this.error = json.error
+      if (this.events === 1) this.firstEventError = true
+    }
     return json
   }
 

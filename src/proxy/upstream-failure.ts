@@ -1,18 +1,10 @@
 import { GatewayError } from '../errors/catalogue.js'
 
-/** Errors that mean "could not talk to this pod at all": safe to try another pod. */
-const CONNECT_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED'
-])
+/** The request never reached the pod: always safe to try another pod. */
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT'])
+
+/** The connection broke after the request may have been sent: the request itself may be what kills pods. */
+const RESET_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED'])
 
 function codeOf(err: unknown): string | undefined {
   const e = err as { code?: unknown; cause?: { code?: unknown } }
@@ -26,6 +18,11 @@ export function isConnectFailure(err: unknown): boolean {
   return code !== undefined && CONNECT_CODES.has(code)
 }
 
+export function isReset(err: unknown): boolean {
+  const code = codeOf(err)
+  return code !== undefined && RESET_CODES.has(code)
+}
+
 export function isTimeout(err: unknown): boolean {
   const code = codeOf(err)
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT'
@@ -34,6 +31,15 @@ export function isTimeout(err: unknown): boolean {
 export function isAbort(err: unknown): boolean {
   const e = err as { name?: string; code?: string }
   return e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED' || e?.code === 'ABORT_ERR'
+}
+
+/** How an attempt on a pod failed before the client got a byte (metric label `cause`). */
+export type FailureCause = 'connect' | 'reset' | 'timeout' | 'first_byte_timeout' | 'status_5xx' | 'status_429' | 'error_event' | 'empty_stream'
+
+export function failureCause(err: unknown): FailureCause {
+  if (isConnectFailure(err)) return 'connect'
+  if (isTimeout(err)) return 'timeout'
+  return 'reset'
 }
 
 /** A pod-side failure as the gateway error the client gets. */

@@ -6,11 +6,12 @@ import type { Limiter } from '../limits/limiter.js'
 import type { Logger } from '../observability/logger.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import type { Authenticator } from '../pipeline/identify.js'
-import type { InferencePipeline } from '../pipeline/handle.js'
+import type { InferencePipeline } from '../pipeline/pipeline.js'
 import { endpointPaths, type Endpoint } from '../pipeline/parse.js'
 import { requestIdFrom } from '../pipeline/request-id.js'
 import { registerAdminRoutes } from './admin-routes.js'
-import { fastifyErrorToGateway, sendGatewayError } from './errors.js'
+import { REFUSED, clientErrorHandler, fastifyErrorToGateway, limitConnectionsPerClient, sendGatewayError } from './errors.js'
+import { ResponseDrain } from './drain.js'
 
 export interface AppDeps {
   config: Config
@@ -20,17 +21,39 @@ export interface AppDeps {
   limiter: Limiter
   metrics: GatewayMetrics
   logger: Logger
+  /** Counts responses still being written (graceful shutdown waits for them). */
+  drain: ResponseDrain
+}
+
+/** Reads and drops up to `maxBytes` of a request body nobody will use, then stops reading. */
+function drainRequest(req: NodeJS.ReadableStream & { destroy(): void }, maxBytes: number): void {
+  let seen = 0
+  req.on('data', (c: Buffer) => {
+    seen += c.length
+    if (seen > maxBytes) req.destroy()
+  })
+  req.resume()
 }
 
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps
+  const bodyTimeout = config.server.bodyTimeoutMs
   const app = Fastify({
     logger: false, // the pipeline logs one line per request itself
     bodyLimit: config.server.bodyLimitBytes,
-    requestTimeout: 0,
+    // time to receive a whole request (headers and body); answers stream as long as they need
+    requestTimeout: bodyTimeout,
+    http: { headersTimeout: Math.min(60_000, bodyTimeout), connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(bodyTimeout / 4))) },
+    clientErrorHandler: clientErrorHandler(bodyTimeout),
     return503OnClosing: false,
     forceCloseConnections: 'idle'
   })
+  if (config.server.maxConnectionsPerClient > 0) {
+    limitConnectionsPerClient(app.server, config.server.maxConnectionsPerClient)
+    app.addHook('onRequest', async (req) => {
+      if ((req.raw.socket as { [REFUSED]?: boolean })[REFUSED]) throw new GatewayError('too_many_connections', String(config.server.maxConnectionsPerClient))
+    })
+  }
 
   // Keep request bodies as raw bytes: the pipeline validates them and forwards them unchanged.
   app.removeAllContentTypeParsers()
@@ -42,8 +65,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   for (const [endpoint, path] of Object.entries(endpointPaths) as [Endpoint, string][]) {
     known('POST', path)
     app.post(path, async (req, reply) => {
-      await deps.pipeline.handle(endpoint, req, reply)
-      return reply
+      const ctx = deps.pipeline.context({ endpoint, headers: req.headers })
+      deps.drain.opened()
+      // 'close' comes once the last byte is handed to the socket, or when the client went away
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) ctx.abort.abort()
+        deps.drain.closed()
+      })
+      const res = await deps.pipeline.run(ctx, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))
+      return reply.code(res.status).headers(res.headers).send(res.body)
     })
   }
 
@@ -88,11 +118,15 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     return sendGatewayError(reply, new GatewayError('not_found', `${req.method} ${path}`))
   })
 
-  app.setErrorHandler((err, _req, reply) => {
+  app.setErrorHandler((err, req, reply) => {
     const mapped = fastifyErrorToGateway(err as Parameters<typeof fastifyErrorToGateway>[0], config.server.bodyLimitBytes)
-    if (mapped instanceof GatewayError) return sendGatewayError(reply, mapped)
-    if (mapped.status >= 500) deps.logger.error({ err }, 'unhandled error')
-    return reply.code(mapped.status).send(mapped.body)
+    if (mapped.kind === 'internal') deps.logger.error({ err }, 'unhandled error')
+    if (mapped.kind === 'body_too_large') {
+      // read (and drop) what the client is still sending, bounded, so it can read the 413 instead of EPIPE
+      reply.header('connection', 'close')
+      drainRequest(req.raw, config.server.bodyLimitBytes * 4)
+    }
+    return sendGatewayError(reply.header('request-id', requestIdFrom(req.headers['x-request-id'])), mapped)
   })
 
   return app

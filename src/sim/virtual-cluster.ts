@@ -1,8 +1,8 @@
 import type { Pod } from '../discovery/pod.js'
 import { parseRequest } from '../pipeline/parse.js'
+import { candidates, learn, route, type RouteDeps } from '../pipeline/route.js'
 import { routingRequest } from '../pipeline/routing-request.js'
-import { loraCandidates } from '../routing/lora-affinity.js'
-import type { PodStats, Strategy } from '../routing/strategy.js'
+import type { Strategy } from '../routing/strategy.js'
 import { InflightTracker } from '../telemetry/inflight.js'
 import { PerfTracker } from '../telemetry/perf.js'
 import { PodLoad } from '../telemetry/pod-load.js'
@@ -63,19 +63,20 @@ export class VirtualCluster {
   private readonly random: () => number
   /** Scrape jitter draws from its own stream, so the scrape interval does not change routing's random picks. */
   private readonly jitter: () => number
-  private readonly stats: PodStats
+  private readonly routeDeps: RouteDeps
 
   constructor(private readonly opts: VirtualClusterOptions) {
     const now = () => this.clock.now()
     this.random = rng(opts.seed)
     this.jitter = rng(opts.seed + 0x9e3779b9)
     this.load = new PodLoad(new InflightTracker(), opts.staleAfterMs, now)
-    this.stats = podStats({
+    const stats = podStats({
       load: this.load,
       fleetInflight: () => 0,
       metrics: (pod) => fresh(this.latest.get(pod.address), now(), opts.staleAfterMs),
       perf: (pod) => this.perf.get(pod)
     })
+    this.routeDeps = { stats, load: this.load, perf: this.perf, random: this.random }
     const adapters = opts.adapters ?? []
     this.engines = opts.gpus.map(
       (gpu) => new SimEngine({ model: opts.model, profile: gpuProfile(gpu), timeScale: 1, kvTokens: opts.kvTokens, maxBatch: opts.maxBatch, maxLoras: opts.maxLoras ?? Math.max(1, adapters.length), clock: this.clock })
@@ -105,25 +106,25 @@ export class VirtualCluster {
    * Sends a chat request now (simulated time); `outcome` fills in as it runs, `done` resolves at its
    * end. A body the gateway would refuse (400) throws its GatewayError.
    */
-  send(body: object): { outcome: VirtualOutcome; done: Promise<VirtualOutcome> } {
+  send(body: object, headers: Record<string, string> = {}, user?: string): { outcome: VirtualOutcome; done: Promise<VirtualOutcome> } {
     const outcome: VirtualOutcome = { sentAt: this.clock.now(), tokens: 0, answer: '', failed: false }
     const parsed = parseRequest('chat', Buffer.from(JSON.stringify(body)))
     const { strategy } = this.opts
-    const request = routingRequest(parsed, {}, undefined)
+    const request = routingRequest(parsed, headers, user)
     const prompt = enginePrompt(parsed.body, this.opts.model, this.opts.adapters ?? [])
     // the sim's tokenizer is what a pod's /tokenize answers
     if (strategy.wantsTokens) request.tokens = prompt.tokens
     const serving = this.pods.filter((p) => p.model === parsed.model || p.adapters.has(parsed.model))
-    const decision = serving.length > 0 ? strategy.pick({ request, pods: loraCandidates(parsed.model, serving, this.stats), stats: this.stats, random: this.random }) : undefined
-    const engine = decision && this.engines[this.pods.indexOf(decision.pod)]
+    // the same route step as the gateway's request path
+    const routed = route(this.routeDeps, strategy, request, candidates(parsed.model, serving, new Set(), this.routeDeps.stats))
+    const engine = routed && this.engines[this.pods.indexOf(routed.decision.pod)]
     const outputTokens = parsed.maxTokens ?? 16
-    if (!decision || !engine || !engine.fits(prompt.tokens.length, outputTokens)) {
+    if (!routed || !engine || !engine.fits(prompt.tokens.length, outputTokens)) {
+      routed?.ticket.release()
       outcome.failed = true
       return { outcome, done: Promise.resolve(outcome) }
     }
-    const pod = decision.pod
-    const queuedAhead = this.load.prefilling.get(pod.address)
-    const ticket = this.load.start(pod.address, request.promptTokens + request.outputTokens, decision.prefillTokens ?? request.promptTokens)
+    const { ticket } = routed
     const callbacks = {
       onFirstToken: () => {
         outcome.firstTokenAt = this.clock.now()
@@ -137,10 +138,9 @@ export class VirtualCluster {
     const done = engine.generate(prompt.hashes, prompt.tokens.length, outputTokens, new AbortController().signal, callbacks, prompt.adapter).then((r) => {
       outcome.endAt = this.clock.now()
       ticket.release()
-      // what the gateway learns from the usage of a finished stream
+      // what the gateway learns from the usage of a finished stream (the same learn step)
       const ttftMs = (outcome.firstTokenAt ?? outcome.endAt) - outcome.sentAt
-      this.perf.observe(pod, { promptTokens: prompt.tokens.length, cachedTokens: r.cachedTokens, completionTokens: outcome.tokens, e2eMs: outcome.endAt - outcome.sentAt, ttftMs, queuedAhead })
-      strategy.completed?.({ pod, promptTokens: prompt.tokens.length, completionTokens: outcome.tokens })
+      learn(this.routeDeps, strategy, routed, user, { promptTokens: prompt.tokens.length, cachedTokens: r.cachedTokens, completionTokens: outcome.tokens }, { e2eMs: outcome.endAt - outcome.sentAt, ttftMs })
       return outcome
     })
     return { outcome, done }

@@ -19,6 +19,8 @@ export interface ScraperOptions {
  */
 export class MetricsScraper {
   private readonly latest = new Map<string, PodMetrics>()
+  /** When each pod's vllm:generation_tokens_total last moved (hung-engine detection). */
+  private readonly tokensMoved = new Map<string, number>()
   private timer: NodeJS.Timeout | undefined
   private readonly now: () => number
   private stopped = false
@@ -34,6 +36,11 @@ export class MetricsScraper {
   /** Fresh metrics for a pod, or undefined when missing or stale. */
   get(pod: Pod): PodMetrics | undefined {
     return fresh(this.latest.get(pod.metricsAddress), this.now(), this.opts.staleAfterMs)
+  }
+
+  /** When the pod's generation-token counter was last seen to move, or undefined. */
+  tokensMovedAt(metricsAddress: string): number | undefined {
+    return this.tokensMoved.get(metricsAddress)
   }
 
   start(): void {
@@ -55,7 +62,11 @@ export class MetricsScraper {
 
   async scrapeAll(): Promise<void> {
     const live = new Set(this.registry.all().filter((p) => p.ready).map((p) => p.metricsAddress))
-    for (const addr of this.latest.keys()) if (!live.has(addr)) this.latest.delete(addr)
+    for (const addr of this.latest.keys()) {
+      if (live.has(addr)) continue
+      this.latest.delete(addr)
+      this.tokensMoved.delete(addr)
+    }
     const targets = [...live]
     let next = 0
     const worker = async () => {
@@ -67,7 +78,10 @@ export class MetricsScraper {
           const at = this.now()
           const res = await request(`http://${addr}/metrics`, { headersTimeout: this.opts.timeoutMs, bodyTimeout: this.opts.timeoutMs })
           const text = await res.body.text()
-          if (res.statusCode === 200) this.latest.set(addr, parseVllmMetrics(text, at))
+          if (res.statusCode !== 200) continue
+          const m = parseVllmMetrics(text, at)
+          if (m.generationTokens !== undefined && m.generationTokens !== this.latest.get(addr)?.generationTokens) this.tokensMoved.set(addr, at)
+          this.latest.set(addr, m)
         } catch (err) {
           this.logger.debug({ pod: addr, err: (err as Error).message }, 'metrics scrape failed')
         }

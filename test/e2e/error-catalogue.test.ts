@@ -162,11 +162,13 @@ t.test('connection reset by the pod → 502 x-error-routing', async (t) => {
   await expectOpenAIError(t, await post(`${base}/chat/completions`, chat('reset')), { status: 502, type: 'api_error', headers: { 'x-error-routing': 'true' } })
 })
 
-t.test('unreachable pod → 502 x-error-routing, then out of rotation → 503 no backends', async (t) => {
-  await expectOpenAIError(t, await post(`${base}/chat/completions`, chat('dead')), { status: 502, type: 'api_error', headers: { 'x-error-routing': 'true' } })
+t.test('unreachable pod → 502 x-error-routing; after 3 consecutive failures it is ejected → 503 all-ejected', async (t) => {
+  for (let i = 0; i < 3; i++) {
+    await expectOpenAIError(t, await post(`${base}/chat/completions`, chat('dead')), { status: 502, type: 'api_error', headers: { 'x-error-routing': 'true' } })
+  }
   const res = await post(`${base}/chat/completions`, chat('dead'))
   t.match(res.headers.get('retry-after'), /^\d+$/)
-  await expectOpenAIError(t, res, { status: 503, type: 'overloaded_error', headers: { 'x-error-no-model-backends': 'true' } })
+  await expectOpenAIError(t, res, { status: 503, type: 'overloaded_error', headers: { 'x-error-no-model-backends': 'true', 'x-error-unavailable-reason': 'all-ejected' } })
 })
 
 t.test('engine error after the 200 reaches the client as one SSE error event', async (t) => {

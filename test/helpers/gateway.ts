@@ -14,7 +14,7 @@ export async function startGateway(raw: Record<string, unknown>, opts: Partial<G
   const withPort = { ...raw, server: { host: '127.0.0.1', port: 0, ...(raw.server as object) } }
   const gateway = await createGateway(parseConfig(withPort, 'test'), { logger: silentLogger, ...opts })
   const url = await gateway.listen()
-  return { gateway, url, close: () => gateway.close() }
+  return { gateway, url, close: async () => void (await gateway.close()) }
 }
 
 export function writeConfig(config: unknown, ext = 'yaml'): string {

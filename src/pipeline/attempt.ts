@@ -1,0 +1,148 @@
+import type { Dispatcher } from 'undici'
+import type { Pod } from '../discovery/pod.js'
+import type { GatewayError } from '../errors/catalogue.js'
+import type { UpstreamPools } from '../proxy/pools.js'
+import { SseRelay } from '../proxy/sse-relay.js'
+import { failureCause, isAbort, upstreamFailure, type FailureCause } from '../proxy/upstream-failure.js'
+import { AbortFlag } from './abort-flag.js'
+
+/** The request as it goes to every pod tried: the same bytes each time. */
+export interface UpstreamRequest {
+  path: string
+  headers: Record<string, string>
+  body: Buffer
+  stream: boolean
+  /** The gateway added include_usage: the relay strips the usage it asked for. */
+  injectedUsage: boolean
+  headersTimeout: number
+  bodyTimeout: number
+  /** No first real answer by then → the attempt fails with first_byte_timeout (0 = off). */
+  firstByteTimeoutMs: number
+  /** Streams: commit with SSE comment lines after this long without a first event (0 = off). */
+  keepAliveMs: number
+}
+
+/** A stream whose first real event arrived (or whose keep-alive committed it): the rest follows. */
+export interface StreamAttempt {
+  kind: 'stream'
+  headers: Dispatcher.ResponseData['headers']
+  relay: SseRelay
+  /** Bytes for the client read up to the commit point. */
+  head: Buffer[]
+  /** The rest of the pod's body; a read still pending when the keep-alive committed. */
+  body: Dispatcher.ResponseData['body']
+  rest: AsyncIterator<Buffer>
+  pending?: Promise<IteratorResult<Buffer>>
+  /** The upstream signal: raised to stop the relay (client gone, shutdown). */
+  signal: AbortFlag
+}
+
+/** A whole non-stream answer (any status), or an SSE status other than 200 read whole. */
+export interface BufferedAttempt {
+  kind: 'buffered'
+  status: number
+  headers: Dispatcher.ResponseData['headers']
+  body: Buffer
+}
+
+export interface FailedAttempt {
+  kind: 'failed'
+  cause: FailureCause
+  error: GatewayError
+}
+
+export type AttemptResult = StreamAttempt | BufferedAttempt | FailedAttempt
+
+export interface AttemptHooks {
+  /** Response headers came back from the pod. */
+  onHeaders(): void
+  /** Bytes of the answer came from the pod (hung-pod detection). */
+  onProgress(): void
+}
+
+const isSse = (res: Dispatcher.ResponseData) => res.statusCode === 200 && String(res.headers['content-type'] ?? '').includes('text/event-stream')
+
+/**
+ * The forward step for one pod: sends the request and reads up to the commit point — a whole
+ * non-stream body, or a stream's first real event. Nothing is written to the client here, so a
+ * failure before that point can still go to another pod. Rejects only when the client went away.
+ */
+export async function attempt(pools: UpstreamPools, pod: Pod, req: UpstreamRequest, client: AbortFlag, hooks: AttemptHooks): Promise<AttemptResult> {
+  const signal = new AbortFlag()
+  const onClientAbort = () => signal.abort()
+  client.once('abort', onClientAbort)
+  let deadlineHit = false
+  const deadline =
+    req.firstByteTimeoutMs > 0
+      ? setTimeout(() => {
+          deadlineHit = true
+          signal.abort()
+        }, req.firstByteTimeoutMs)
+      : undefined
+  const failed = (err: unknown): FailedAttempt => {
+    if (client.aborted) throw err
+    if (deadlineHit) return { kind: 'failed', cause: 'first_byte_timeout', error: upstreamFailure({ code: 'UND_ERR_HEADERS_TIMEOUT' }, `${pod.name} (no first byte within ${req.firstByteTimeoutMs} ms)`) }
+    if (isAbort(err)) throw err
+    return { kind: 'failed', cause: failureCause(err), error: upstreamFailure(err, pod.name) }
+  }
+  let committed = false
+  try {
+    let res: Dispatcher.ResponseData
+    try {
+      res = await pools.request(pod.address, { method: 'POST', path: req.path, headers: req.headers, body: req.body, signal, headersTimeout: req.headersTimeout, bodyTimeout: req.bodyTimeout })
+    } catch (err) {
+      return failed(err)
+    }
+    hooks.onHeaders()
+    if (!isSse(res)) {
+      try {
+        const body = Buffer.from(await res.body.arrayBuffer())
+        hooks.onProgress()
+        committed = true
+        return { kind: 'buffered', status: res.statusCode, headers: res.headers, body }
+      } catch (err) {
+        return failed(err)
+      }
+    }
+    const relay = new SseRelay(req.injectedUsage)
+    const rest = (res.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
+    const head: Buffer[] = []
+    try {
+      let pending: Promise<IteratorResult<Buffer>> | undefined
+      while (relay.events === 0) {
+        pending ??= rest.next()
+        const next = await withKeepAlive(pending, req.keepAliveMs)
+        if (next === 'keep-alive') {
+          committed = true
+          return { kind: 'stream', headers: res.headers, relay, head, body: res.body, rest, pending, signal }
+        }
+        pending = undefined
+        if (next.done) {
+          head.push(...relay.end())
+          if (relay.events > 0) break
+          res.body.destroy()
+          return { kind: 'failed', cause: 'empty_stream', error: upstreamFailure({ code: 'UND_ERR_SOCKET' }, `${pod.name} (stream ended before its first event)`) }
+        }
+        hooks.onProgress()
+        head.push(...relay.push(next.value))
+      }
+    } catch (err) {
+      res.body.destroy()
+      return failed(err)
+    }
+    committed = true
+    return { kind: 'stream', headers: res.headers, relay, head, body: res.body, rest, signal }
+  } finally {
+    clearTimeout(deadline)
+    // once committed, the client's abort is wired to the relay by the caller; before, it is ours
+    if (!committed) client.off('abort', onClientAbort)
+  }
+}
+
+/** The next chunk, or 'keep-alive' when none came within `ms` (0 = wait as long as it takes). */
+function withKeepAlive(next: Promise<IteratorResult<Buffer>>, ms: number): Promise<IteratorResult<Buffer> | 'keep-alive'> {
+  if (ms <= 0) return next
+  let timer: NodeJS.Timeout | undefined
+  const tick = new Promise<'keep-alive'>((resolve) => (timer = setTimeout(() => resolve('keep-alive'), ms)))
+  return Promise.race([next, tick]).finally(() => clearTimeout(timer))
+}

@@ -1,0 +1,81 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Pod } from '../discovery/pod.js'
+import type { Admission } from '../limits/limiter.js'
+import type { RoutingRequest, Strategy } from '../routing/strategy.js'
+import type { LoadTicket } from '../telemetry/pod-load.js'
+import { AbortFlag } from './abort-flag.js'
+import type { Endpoint, ParsedRequest } from './parse.js'
+import { requestIdFrom } from './request-id.js'
+
+/** What the HTTP edge hands the pipeline: the route, the client's headers and body bytes. */
+export interface InboundRequest {
+  endpoint: Endpoint
+  headers: IncomingHttpHeaders
+  body: Buffer
+}
+
+/** What the edge writes back: status, headers and a complete body or a stream of bytes. */
+export interface PipelineResponse {
+  status: number
+  headers: Record<string, string | string[]>
+  body: Buffer | NodeJS.ReadableStream
+}
+
+/** Milliseconds since the request arrived, at each step (undefined: the step was not reached). */
+export interface Timings {
+  admitted?: number
+  routed?: number
+  sent?: number
+  /** The pod's response headers arrived (last attempt). */
+  upstreamHeaders?: number
+  /** The commit point: the pod's first real answer (last attempt). */
+  committed?: number
+}
+
+/**
+ * Everything one request carries along the pipeline, created once when it arrives. Steps fill
+ * it in order (identify → parse → admit → route → forward → relay → settle); `finished` makes
+ * the settle step run exactly once whatever way the request ends.
+ */
+export class RequestContext {
+  readonly id: string
+  readonly started = performance.now()
+  /** Raised when the client goes away. */
+  readonly abort = new AbortFlag()
+  /** Response headers gathered on the way (request-id, strategy, pod, limits...). */
+  readonly headers: Record<string, string | string[]>
+  readonly timings: Timings = {}
+  user?: string
+  strategy?: Strategy
+  parsed?: ParsedRequest
+  /** Set once the model is known to exist (keeps metric labels bounded). */
+  model?: string
+  admission?: Admission
+  routing?: RoutingRequest
+  /** The pod of the current (or last) attempt and its load ticket. */
+  pod?: Pod
+  ticket?: LoadTicket
+  /** Pods tried so far (ids), other pods tried before the answer, resets seen. */
+  readonly tried = new Set<string>()
+  retries = 0
+  resets = 0
+  tokens?: number
+  status = 0
+  /** Limits settled (once), and the request finished: in-flight released, metrics recorded (once). */
+  settled = false
+  finished = false
+
+  constructor(readonly endpoint: Endpoint, readonly requestHeaders: IncomingHttpHeaders) {
+    this.id = requestIdFrom(requestHeaders['x-request-id'])
+    this.headers = { 'request-id': this.id, 'x-went-into-req-headers': 'true' }
+  }
+
+  /** Milliseconds since the request arrived. */
+  elapsed(): number {
+    return performance.now() - this.started
+  }
+
+  get stream(): boolean {
+    return this.parsed?.stream === true
+  }
+}

@@ -1,0 +1,399 @@
+import { Readable } from 'node:stream'
+import type { Config } from '../config/schema.js'
+import type { Pod } from '../discovery/pod.js'
+import type { PodRegistry } from '../discovery/registry.js'
+import { GatewayError } from '../errors/catalogue.js'
+import type { Limiter } from '../limits/limiter.js'
+import type { ModelRpsLimiter } from '../limits/model-rps.js'
+import type { Logger } from '../observability/logger.js'
+import type { GatewayMetrics } from '../observability/metrics.js'
+import { clientResponseHeaders, upstreamRequestHeaders } from '../proxy/headers.js'
+import type { UpstreamPools } from '../proxy/pools.js'
+import type { RetryBudget } from '../proxy/retry-budget.js'
+import { normaliseUpstreamError } from '../proxy/upstream-error.js'
+import type { FailureCause } from '../proxy/upstream-failure.js'
+import { fetchTokens } from '../routing/prefix/tokenize-client.js'
+import type { StrategyRegistry } from '../routing/registry.js'
+import type { PodStats, Strategy } from '../routing/strategy.js'
+import type { PerfTracker } from '../telemetry/perf.js'
+import type { PodLoad } from '../telemetry/pod-load.js'
+import { podStats } from '../telemetry/pod-stats.js'
+import type { MetricsScraper } from '../telemetry/scraper.js'
+import { attempt, type AttemptResult, type StreamAttempt, type UpstreamRequest } from './attempt.js'
+import { RequestContext, type InboundRequest, type PipelineResponse } from './context.js'
+import type { Authenticator } from './identify.js'
+import { endpointPaths, parseRequest, upstreamBody } from './parse.js'
+import { relay, type RelayOutcome } from './relay.js'
+import { candidates, learn, route, usageFacts, type RouteDeps, type Routed } from './route.js'
+import { routingRequest } from './routing-request.js'
+
+export interface PipelineDeps {
+  config: Config
+  registry: PodRegistry
+  strategies: StrategyRegistry
+  /** This gateway's requests on each pod: open, waiting for a first byte, KV and prefill work. */
+  load: PodLoad
+  /** Requests other gateway replicas have open, per pod address (0 without Redis). */
+  fleetInflight: (address: string) => number
+  perf: PerfTracker
+  scraper: MetricsScraper
+  pools: UpstreamPools
+  limiter: Limiter
+  modelRps: ModelRpsLimiter
+  auth: Authenticator
+  metrics: GatewayMetrics
+  logger: Logger
+  retryBudget: RetryBudget
+  random: () => number
+}
+
+/** Metric label of a strategy: mixes are client-defined strings, so they share one label. */
+const strategyLabel = (s: Strategy | undefined) => (!s ? '' : /[:,]/.test(s.name) ? 'mix' : s.name)
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
+
+const header = (ctx: RequestContext, name: string): string | undefined => {
+  const v = ctx.requestHeaders[name]
+  return typeof v === 'string' && v.trim() !== '' ? v : undefined
+}
+
+const ms = (n: number | undefined) => (n === undefined ? undefined : Math.round(n * 100) / 100)
+
+/**
+ * The inference request path, as named steps over one RequestContext:
+ * identify → parse → admit → route → forward (to the commit point, failing over) → relay → settle.
+ * It knows nothing of Fastify: it takes bytes and headers and returns what to write.
+ */
+export class InferencePipeline {
+  private readonly stats: PodStats
+  private readonly routeDeps: RouteDeps
+  /** Streams being relayed, with how to cut each one (shutdown). */
+  private readonly openStreams = new Map<RequestContext, (reason: GatewayError) => void>()
+
+  constructor(private readonly deps: PipelineDeps) {
+    this.stats = podStats({ load: deps.load, fleetInflight: deps.fleetInflight, metrics: (p) => deps.scraper.get(p), perf: (p) => deps.perf.get(p) })
+    this.routeDeps = { stats: this.stats, load: deps.load, perf: deps.perf, random: deps.random }
+  }
+
+  /** The context of a request that just arrived (the edge raises its abort flag when the client goes). */
+  context(req: Omit<InboundRequest, 'body'>): RequestContext {
+    return new RequestContext(req.endpoint, req.headers)
+  }
+
+  async run(ctx: RequestContext, body: Buffer): Promise<PipelineResponse> {
+    try {
+      this.identify(ctx)
+      const pods = this.parse(ctx, body)
+      await this.admit(ctx)
+      return await this.forward(ctx, pods)
+    } catch (err) {
+      return this.fail(ctx, err)
+    }
+  }
+
+  /** Ends every open stream with one error event; resolves how many were cut. */
+  cutStreams(): number {
+    const cuts = [...this.openStreams.values()]
+    for (const cut of cuts) cut(new GatewayError('shutdown_cut'))
+    return cuts.length
+  }
+
+  get streamsOpen(): number {
+    return this.openStreams.size
+  }
+
+  // ── identify: who is calling, and which strategy routes the request
+
+  private identify(ctx: RequestContext): void {
+    ctx.user = this.deps.auth.identify(ctx.requestHeaders).user
+    ctx.strategy = this.deps.strategies.resolve(header(ctx, 'routing-strategy') ?? this.deps.config.routing.defaultStrategy)
+    ctx.headers['routing-strategy'] = ctx.strategy.name
+  }
+
+  // ── parse: the body facts routing needs; the model must have a routable pod
+
+  private parse(ctx: RequestContext, body: Buffer): Pod[] {
+    const parsed = parseRequest(ctx.endpoint, body)
+    ctx.parsed = parsed
+    const resolution = this.deps.registry.resolve(parsed.model)
+    if (!resolution.known) throw new GatewayError('model_not_found', parsed.model, { param: 'model' })
+    ctx.model = parsed.model
+    if (resolution.pods.length === 0) throw new GatewayError(resolution.ejected > 0 ? 'all_ejected' : 'no_backends', parsed.model)
+    return resolution.pods
+  }
+
+  // ── admit: per-model and per-user limits
+
+  private async admit(ctx: RequestContext): Promise<void> {
+    const { deps } = this
+    const parsed = ctx.parsed!
+    if (!deps.modelRps.tryAcquire(parsed.model)) {
+      deps.metrics.rateLimited.inc({ reason: 'model_rps' })
+      throw new GatewayError('model_rps_exceeded', parsed.model)
+    }
+    if (ctx.user !== undefined) {
+      ctx.admission = await deps.limiter.admit(ctx.user, `${ctx.id}:${ctx.started}`, deps.limiter.reserveFor(parsed.raw.length, parsed.maxTokens))
+      Object.assign(ctx.headers, ctx.admission.headers)
+    }
+    ctx.timings.admitted = ctx.elapsed()
+  }
+
+  // ── route + forward: pick a pod, send, and fail over until the commit point
+
+  private upstreamRequest(ctx: RequestContext): UpstreamRequest {
+    const { config } = this.deps
+    const parsed = ctx.parsed!
+    const { body, injectedUsage } = upstreamBody(parsed)
+    const timeout = parsed.stream ? config.server.streamIdleTimeoutMs : config.server.requestTimeoutMs
+    return {
+      path: endpointPaths[ctx.endpoint],
+      headers: upstreamRequestHeaders(ctx.requestHeaders, { requestId: ctx.id, upstreamApiKey: config.auth.upstreamApiKey }),
+      body,
+      stream: parsed.stream,
+      injectedUsage,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      firstByteTimeoutMs: config.upstream.firstByteTimeoutMs,
+      keepAliveMs: parsed.stream ? config.upstream.keepAliveSeconds * 1000 : 0
+    }
+  }
+
+  private async forward(ctx: RequestContext, firstPods: Pod[]): Promise<PipelineResponse> {
+    const { deps } = this
+    const parsed = ctx.parsed!
+    const strategy = ctx.strategy!
+    const upstream = this.upstreamRequest(ctx)
+    ctx.routing = routingRequest(parsed, ctx.requestHeaders, ctx.user)
+    if (strategy.wantsTokens) ctx.routing.tokens = await this.tokenize(ctx, firstPods)
+    deps.retryBudget.request()
+    let pods = firstPods
+    for (;;) {
+      const routed = route(this.routeDeps, strategy, ctx.routing, candidates(parsed.model, pods, ctx.tried, this.stats))
+      if (!routed) throw new GatewayError('routing_failed', strategy.name)
+      const pod = routed.decision.pod
+      this.routed(ctx, routed)
+      const sentAt = performance.now()
+      ctx.timings.sent = ctx.elapsed()
+      const result = await attempt(deps.pools, pod, upstream, ctx.abort, {
+        onHeaders: () => {
+          ctx.timings.upstreamHeaders = ctx.elapsed()
+          deps.metrics.ttft.observe({ pod: pod.name }, (performance.now() - sentAt) / 1000)
+        },
+        onProgress: () => deps.registry.outlier.progress(pod.address)
+      })
+      const cause = failureOf(result)
+      if (cause === undefined && result.kind !== 'failed') {
+        deps.registry.reportSuccess(pod.address)
+        return this.commit(ctx, routed, result, sentAt)
+      }
+      routed.ticket.release()
+      ctx.tried.add(pod.id)
+      if (cause === undefined) throw new GatewayError('internal', 'attempt failed without a cause')
+      this.podFailed(ctx, pod, cause)
+      if (ctx.resets >= 2) {
+        discard(result)
+        deps.metrics.poisonRequests.inc()
+        deps.logger.warn({ requestId: ctx.id, model: parsed.model, pods: [...ctx.tried] }, 'poison request: two pods reset while handling it; not retried again')
+        throw new GatewayError('poison_request', `last pod ${pod.name}`)
+      }
+      pods = deps.registry.resolve(parsed.model).pods
+      const untriedLeft = pods.some((p) => !ctx.tried.has(p.id))
+      if (ctx.retries >= deps.config.upstream.retry.attempts || !untriedLeft || !deps.retryBudget.tryRetry()) {
+        if (result.kind === 'failed') throw result.error
+        // the last pod's own answer (an error status, a stream that opens with an error) goes to the client
+        return this.commit(ctx, routed, result, sentAt)
+      }
+      discard(result)
+      ctx.retries++
+      deps.metrics.retries.inc({ cause })
+    }
+  }
+
+  /** Records the decision on the context, in headers and metrics. */
+  private routed(ctx: RequestContext, routed: Routed): void {
+    const { deps } = this
+    const { decision } = routed
+    const pod = decision.pod
+    ctx.pod = pod
+    ctx.ticket = routed.ticket
+    ctx.timings.routed = ctx.elapsed()
+    if (deps.load.inflight.get(pod.address) === 1) deps.registry.outlier.becameBusy(pod.address)
+    ctx.headers['target-pod'] = pod.name
+    ctx.headers['target-pod-ip'] = pod.address
+    if (decision.headers) Object.assign(ctx.headers, decision.headers)
+    if (deps.config.routing.explain) ctx.headers['x-routing-reason'] = `${decision.reason}; pod=${pod.name}`
+    const label = strategyLabel(ctx.strategy)
+    deps.metrics.decisions.inc({ strategy: label, pod: pod.name })
+    if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: label }, decision.prefixMatch)
+  }
+
+  /** Outlier bookkeeping for a failed attempt (a 429 is the pod's load, not its health). */
+  private podFailed(ctx: RequestContext, pod: Pod, cause: FailureCause): void {
+    const { deps } = this
+    deps.metrics.upstreamErrors.inc({ pod: pod.name, kind: cause })
+    if (cause === 'reset' || cause === 'empty_stream') ctx.resets++
+    if (cause === 'status_429') return
+    if (deps.registry.reportFailure(pod.address)) {
+      deps.metrics.ejections.inc({ reason: 'failures' })
+      deps.logger.warn({ pod: pod.name, address: pod.address, cause, requestId: ctx.id }, 'pod ejected after consecutive failures')
+    }
+  }
+
+  /** The prompt's token ids from the least busy pod (one tokenizer per model), or undefined. */
+  private async tokenize(ctx: RequestContext, pods: readonly Pod[]): Promise<number[] | undefined> {
+    const pod = pods.reduce((a, b) => (this.stats.inflight(b) < this.stats.inflight(a) ? b : a))
+    const tokens = await fetchTokens(this.deps.pools, pod, ctx.parsed!.body, this.deps.config.routing.prefixCache.tokenizeTimeoutMs)
+    this.deps.metrics.tokenizeCalls.inc({ outcome: tokens ? 'ok' : 'failed' })
+    return tokens
+  }
+
+  // ── commit: the pod's first real answer; status and headers go to the client now
+
+  private commitHeaders(ctx: RequestContext, sentAt: number): void {
+    ctx.timings.committed = ctx.elapsed()
+    if (ctx.retries > 0) ctx.headers['x-retry-count'] = String(ctx.retries)
+    const t = ctx.timings
+    const gateway = (t.sent ?? 0) - (t.admitted ?? 0)
+    ctx.headers['server-timing'] = `admit;dur=${ms(t.admitted)}, route;dur=${ms(gateway)}, upstream;dur=${ms(performance.now() - sentAt)}`
+  }
+
+  private async commit(ctx: RequestContext, routed: Routed, result: Exclude<AttemptResult, { kind: 'failed' }>, sentAt: number): Promise<PipelineResponse> {
+    this.commitHeaders(ctx, sentAt)
+    if (result.kind === 'stream') return this.relayStream(ctx, routed, result, sentAt)
+    const { status } = result
+    if (status < 200 || status >= 300) {
+      const headers = { ...ctx.headers, ...(await this.settle(ctx, 0)), ...JSON_HEADERS, 'x-error-response-unknown': 'true', ...(ctx.stream ? { 'x-error-streaming': 'true' } : {}) }
+      this.finish(ctx, status)
+      return { status, headers, body: Buffer.from(JSON.stringify(normaliseUpstreamError(status, result.body))) }
+    }
+    let json: { usage?: { total_tokens?: unknown } & Parameters<typeof usageFacts>[0] }
+    try {
+      json = JSON.parse(result.body.toString('utf8'))
+    } catch {
+      throw new GatewayError('upstream_unmarshal')
+    }
+    ctx.ticket?.firstByte()
+    const used = typeof json?.usage?.total_tokens === 'number' ? json.usage.total_tokens : undefined
+    const now = performance.now()
+    learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usageFacts(json?.usage), { e2eMs: now - sentAt })
+    ctx.tokens = used
+    const headers = { ...clientResponseHeaders(result.headers), ...ctx.headers, ...(await this.settle(ctx, used ?? 0)) }
+    this.finish(ctx, status)
+    return { status, headers, body: result.body }
+  }
+
+  // ── relay: a committed stream goes out as the client takes it; settle when it ends
+
+  private relayStream(ctx: RequestContext, routed: Routed, s: StreamAttempt, sentAt: number): PipelineResponse {
+    const { deps } = this
+    const pod = routed.decision.pod
+    let cut: GatewayError | undefined
+    let firstByteAt: number | undefined
+    const firstByte = () => {
+      firstByteAt ??= performance.now()
+      routed.ticket.firstByte()
+    }
+    if (s.relay.events > 0) firstByte()
+    this.openStreams.set(ctx, (reason) => {
+      cut = reason
+      s.signal.abort()
+    })
+    const onEnd = (outcome: RelayOutcome) => {
+      this.openStreams.delete(ctx)
+      routed.ticket.release()
+      const used = outcome.usage?.total_tokens
+      ctx.tokens = used
+      if (outcome.failed && !outcome.aborted) {
+        deps.metrics.streamsCut.inc({ reason: cut ? 'shutdown' : 'upstream' })
+        if (!cut) deps.logger.warn({ requestId: ctx.id, pod: pod.name }, 'stream from pod failed')
+      }
+      if (!outcome.failed && !outcome.aborted) {
+        const now = performance.now()
+        learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usageFacts(outcome.usage), { e2eMs: now - sentAt, ttftMs: firstByteAt !== undefined ? firstByteAt - sentAt : undefined })
+      }
+      // a cut stream without usage keeps its reservation (undefined); a clean one settles what it used
+      void this.settle(ctx, used ?? (outcome.failed || outcome.aborted ? undefined : 0)).finally(() => this.finish(ctx, outcome.aborted ? 499 : 200))
+    }
+    const body = Readable.from(
+      relay(s, {
+        podName: pod.name,
+        keepAliveMs: this.deps.config.upstream.keepAliveSeconds * 1000,
+        cutReason: () => cut,
+        clientAborted: () => ctx.abort.aborted,
+        onFirstByte: firstByte,
+        onProgress: () => deps.registry.outlier.progress(pod.address),
+        onEnd
+      }),
+      { objectMode: false }
+    )
+    return { status: 200, headers: { ...clientResponseHeaders(s.headers), ...ctx.headers }, body }
+  }
+
+  // ── settle: limits, in-flight counts and metrics, exactly once per request
+
+  /** Records the tokens used (undefined keeps the reservation); once per request. */
+  private async settle(ctx: RequestContext, tokens: number | undefined): Promise<Record<string, string>> {
+    if (!ctx.admission || ctx.settled) return {}
+    ctx.settled = true
+    return ctx.admission.settle(tokens)
+  }
+
+  private finish(ctx: RequestContext, status: number): void {
+    if (ctx.finished) return
+    ctx.finished = true
+    ctx.status = status
+    ctx.ticket?.release()
+    const { deps } = this
+    const seconds = ctx.elapsed() / 1000
+    if (ctx.tokens !== undefined) deps.metrics.tokens.inc({ kind: 'total' }, ctx.tokens)
+    deps.metrics.requests.inc({ model: ctx.model ?? '', endpoint: ctx.endpoint, status: String(status), strategy: strategyLabel(ctx.strategy) })
+    deps.metrics.duration.observe({ endpoint: ctx.endpoint, stream: ctx.stream ? 'true' : 'false' }, seconds)
+    // the gateway's own time before the pod got the request (identify, parse, admit, route; retries included)
+    if (ctx.timings.sent !== undefined) deps.metrics.gatewayOverhead.observe(ctx.timings.sent / 1000)
+    if (deps.config.server.accessLog) {
+      deps.logger.info(
+        {
+          requestId: ctx.id,
+          model: ctx.model ?? ctx.parsed?.model?.slice(0, 256),
+          user: ctx.user,
+          strategy: ctx.strategy?.name,
+          pod: ctx.pod?.name,
+          status,
+          stream: ctx.stream,
+          retries: ctx.retries || undefined,
+          tokens: ctx.tokens,
+          ms: Math.round(seconds * 1000),
+          upstreamMs: ctx.timings.sent !== undefined && ctx.timings.committed !== undefined ? Math.round(ctx.timings.committed - ctx.timings.sent) : undefined
+        },
+        'request'
+      )
+    }
+  }
+
+  private async fail(ctx: RequestContext, err: unknown): Promise<PipelineResponse> {
+    if (ctx.abort.aborted) {
+      await this.settle(ctx, 0)
+      this.finish(ctx, 499)
+      return { status: 499, headers: ctx.headers, body: Buffer.alloc(0) }
+    }
+    const gwErr = err instanceof GatewayError ? err : new GatewayError('internal', (err as Error)?.message ?? String(err))
+    if (gwErr.kind === 'internal') this.deps.logger.error({ err, requestId: ctx.id }, 'unexpected error')
+    // the request never produced an answer: nothing was used
+    const settled = await this.settle(ctx, 0)
+    const headers = { ...ctx.headers, ...settled, ...gwErr.headersFor(ctx.stream), ...JSON_HEADERS }
+    this.finish(ctx, gwErr.status)
+    return { status: gwErr.status, headers, body: Buffer.from(JSON.stringify(gwErr.body())) }
+  }
+}
+
+/** Why an attempt's answer must not be the client's, when another pod may still do better. */
+function failureOf(result: AttemptResult): FailureCause | undefined {
+  if (result.kind === 'failed') return result.cause
+  if (result.kind === 'buffered') return result.status >= 500 ? 'status_5xx' : result.status === 429 ? 'status_429' : undefined
+  return result.relay.firstEventError ? 'error_event' : undefined
+}
+
+/** Drops an answer that will not be used. */
+function discard(result: AttemptResult): void {
+  if (result.kind === 'stream') result.body.destroy()
+}

@@ -1,0 +1,61 @@
+import type { Pod } from '../discovery/pod.js'
+import { loraCandidates } from '../routing/lora-affinity.js'
+import type { PodStats, RoutingDecision, RoutingRequest, Strategy } from '../routing/strategy.js'
+import type { PerfTracker } from '../telemetry/perf.js'
+import type { LoadTicket, PodLoad } from '../telemetry/pod-load.js'
+
+/** What the route and learn steps need; the HTTP pipeline and the virtual cluster both build one. */
+export interface RouteDeps {
+  stats: PodStats
+  load: PodLoad
+  perf: PerfTracker
+  random: () => number
+}
+
+/** A decision and the load it puts on its pod until released. */
+export interface Routed {
+  decision: RoutingDecision
+  ticket: LoadTicket
+  /** Requests of this gateway already waiting for a first token on the pod when this one was sent. */
+  queuedAhead: number
+}
+
+/** Candidate pods, by named filters in order: not yet tried (on a retry), then LoRA affinity. */
+export function candidates(model: string, pods: readonly Pod[], tried: ReadonlySet<string>, stats: PodStats): readonly Pod[] {
+  const untried = tried.size === 0 ? pods : pods.filter((p) => !tried.has(p.id))
+  return untried.length === 0 ? untried : loraCandidates(model, untried, stats)
+}
+
+/** The route step: the strategy picks among the candidates; the pick is counted on its pod. */
+export function route(deps: RouteDeps, strategy: Strategy, request: RoutingRequest, pods: readonly Pod[]): Routed | undefined {
+  if (pods.length === 0) return undefined
+  const decision = strategy.pick({ request, pods, stats: deps.stats, random: deps.random })
+  if (!decision) return undefined
+  const address = decision.pod.address
+  const queuedAhead = deps.load.prefilling.get(address)
+  const ticket = deps.load.start(address, request.promptTokens + request.outputTokens, decision.prefillTokens ?? request.promptTokens)
+  return { decision, ticket, queuedAhead }
+}
+
+export interface UsageFacts {
+  promptTokens: number
+  cachedTokens?: number
+  completionTokens: number
+}
+
+/** The learn step: what a finished request taught us goes back to speed estimates and stateful strategies. */
+export function learn(deps: RouteDeps, strategy: Strategy, routed: Routed, user: string | undefined, usage: UsageFacts, timing: { e2eMs: number; ttftMs?: number }): void {
+  const pod = routed.decision.pod
+  deps.perf.observe(pod, { ...usage, e2eMs: timing.e2eMs, ttftMs: timing.ttftMs, queuedAhead: routed.queuedAhead })
+  strategy.completed?.({ pod, user, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens })
+}
+
+/** Usage fields of an OpenAI answer, read defensively. */
+export function usageFacts(usage: { prompt_tokens?: unknown; completion_tokens?: unknown; prompt_tokens_details?: unknown } | undefined): UsageFacts {
+  const details = usage?.prompt_tokens_details as { cached_tokens?: unknown } | null | undefined
+  return {
+    promptTokens: typeof usage?.prompt_tokens === 'number' ? usage.prompt_tokens : 0,
+    cachedTokens: typeof details?.cached_tokens === 'number' ? details.cached_tokens : undefined,
+    completionTokens: typeof usage?.completion_tokens === 'number' ? usage.completion_tokens : 0
+  }
+}
