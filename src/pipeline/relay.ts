@@ -38,8 +38,9 @@ export async function* relay(s: StreamAttempt, opts: RelayOptions): AsyncGenerat
   try {
     for (const b of s.head) yield b
     let pending = s.pending
+    // committed by a keep-alive: its first comment line, then one per interval until the first event
+    if (pending) yield KEEP_ALIVE
     while (s.relay.events === 0 && pending) {
-      // committed by a keep-alive: comment lines until the first event
       let timer: NodeJS.Timeout | undefined
       const tick = new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), opts.keepAliveMs)))
       const next = await Promise.race([pending, tick]).finally(() => clearTimeout(timer))

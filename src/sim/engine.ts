@@ -204,7 +204,7 @@ export class SimEngine {
       }
       req.extraBlocks = extra
       // the last prompt token is always computed (vLLM never serves a whole prompt from cache)
-      req.cachedTokens = Math.min(hit * BLOCK_TOKENS, req.promptTokens - 1)
+      req.cachedTokens = Math.max(0, Math.min(hit * BLOCK_TOKENS, req.promptTokens - 1))
       req.toPrefill = req.promptTokens - req.cachedTokens + req.generated
       this.m.prefixQueries.inc(this.labels, req.promptTokens)
       this.m.prefixHits.inc(this.labels, req.cachedTokens)

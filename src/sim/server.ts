@@ -97,8 +97,13 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     }
     if (kind === 'chat' && !Array.isArray(body.messages)) return vllmError(res, 400, 'BadRequestError', 'Field required: messages', 'messages')
     if (kind === 'completions' && body.prompt == null) return vllmError(res, 400, 'BadRequestError', 'Field required: prompt', 'prompt')
+    // a prompt no token could fit in max_model_len is refused before tokenizing it (vLLM checks after; BPE on megabytes is slow)
+    if (promptText(body).length > maxModelLen * 32) {
+      return vllmError(res, 400, 'BadRequestError', `This model's maximum context length is ${maxModelLen} tokens; the prompt is far longer.`)
+    }
     const { tokens, hashes, adapter, seed } = enginePrompt(body, opts.model, loras)
     const promptTokens = tokens.length
+    if (promptTokens === 0) return vllmError(res, 400, 'BadRequestError', 'The decoder prompt cannot be empty')
     const requested = (body.max_completion_tokens ?? body.max_tokens) as number | undefined
     const maxTokens = typeof requested === 'number' ? requested : opts.defaultMaxTokens ?? 16
     if (!Number.isInteger(maxTokens) || maxTokens < 1) return vllmError(res, 400, 'BadRequestError', 'max_tokens must be at least 1, got ' + String(maxTokens), 'max_tokens')

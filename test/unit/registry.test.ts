@@ -77,9 +77,9 @@ t.test('upsert and remove change what the next request sees', async (t) => {
   const reg = new PodRegistry()
   const pod = { id: 'ns/p', source: 'test', name: 'p', address: '10.0.0.1:8000', metricsAddress: '10.0.0.1:8000', model: 'm', adapters: new Set<string>(), labels: {}, ready: false }
   reg.upsert(pod)
-  t.same(reg.resolve('m'), { known: true, pods: [] }, 'not ready')
+  t.same(reg.resolve('m'), { known: true, pods: [], ejected: 0 }, 'not ready')
   reg.upsert({ ...pod, ready: true })
   t.equal(reg.resolve('m').pods.length, 1)
   reg.remove('ns/p')
-  t.same(reg.resolve('m'), { known: false, pods: [] })
+  t.same(reg.resolve('m'), { known: false, pods: [], ejected: 0 })
 })

@@ -1,0 +1,160 @@
+import t from 'tap'
+import OpenAI from 'openai'
+import { startGateway } from '../helpers/gateway.js'
+import { chat, expectOpenAIError, post } from '../helpers/http.js'
+import { answerJson, answerStream, sseChunk, startPod, type PodHandler, type ScriptedPod } from '../helpers/pods.js'
+
+// SPEC §11: until the client has received a byte, a failed pod is replaced by another one.
+
+const model = 'm'
+
+async function cluster(t: Tap.Test, handlers: PodHandler[], extra: Record<string, unknown> = {}) {
+  const pods: ScriptedPod[] = []
+  for (const h of handlers) pods.push(await startPod(h))
+  const gw = await startGateway({
+    discovery: { static: { models: [{ name: model, endpoints: pods.map((p, i) => ({ address: p.address, name: `pod-${i}` })) }] } },
+    routing: { defaultStrategy: 'least-request' },
+    ...extra
+  })
+  t.teardown(async () => {
+    await gw.close()
+    for (const p of pods) await p.close()
+  })
+  return { pods, gw, url: gw.url }
+}
+
+const ok: PodHandler = (_req, res, body) => {
+  const stream = JSON.parse(body.toString()).stream === true
+  if (stream) answerStream(res, body, ['Hel', 'lo'])
+  else answerJson(res, 'ok-pod')
+}
+const status = (code: number): PodHandler => (_req, res) => {
+  res.writeHead(code, { 'content-type': 'application/json' })
+  res.end(JSON.stringify({ error: { message: `busy ${code}`, type: 'ServiceUnavailable', param: null, code } }))
+}
+const reset: PodHandler = (req) => void req.socket.destroy()
+const hang: PodHandler = () => undefined
+const errorFirstEvent: PodHandler = (_req, res) => {
+  res.writeHead(200, { 'content-type': 'text/event-stream' })
+  res.end(`data: ${JSON.stringify({ error: { message: 'engine overloaded', type: 'InternalServerError', param: null, code: 500 } })}\n\n`)
+}
+
+const target = (res: Response) => res.headers.get('target-pod')
+const metric = async (url: string, line: RegExp) => (await (await fetch(`${url}/metrics`)).text()).match(line)?.[1]
+
+for (const [name, bad] of [['503', status(503)], ['429', status(429)], ['a reset', reset]] as const) {
+  t.test(`a pod answering ${name} → the client gets another pod's answer, with x-retry-count`, async (t) => {
+    const { url } = await cluster(t, [bad, ok, ok])
+    // least-request with equal load picks at random: send until the bad pod was hit once
+    for (let i = 0; i < 30; i++) {
+      const res = await post(`${url}/v1/chat/completions`, chat(model))
+      t.equal(res.status, 200, `request ${i} succeeds`)
+      const body = (await res.json()) as { choices: { message: { content: string } }[] }
+      t.equal(body.choices[0].message.content, 'from ok-pod')
+      if (res.headers.get('x-retry-count') === '1') {
+        t.not(target(res), 'pod-0', 'the answer names the pod that served it')
+        t.match(await metric(url, /brixgate_upstream_retries_total\{cause="(?:status_5xx|status_429|reset)"\} (\d+)/), /^[1-9]/)
+        return
+      }
+    }
+    t.fail('the bad pod was never tried')
+  })
+}
+
+t.test('a stream whose first event is an error is failed over; the client sees only the good answer', async (t) => {
+  const { url } = await cluster(t, [errorFirstEvent, ok])
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 })
+  for (let i = 0; i < 10; i++) {
+    const stream = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], stream: true })
+    let text = ''
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? ''
+    t.equal(text, 'Hello')
+  }
+})
+
+t.test('no first byte within firstByteTimeoutMs → another pod, streamed and not; the hung pod is ejected', async (t) => {
+  const { url, pods } = await cluster(t, [hang, ok], { upstream: { firstByteTimeoutMs: 150 } })
+  for (let i = 0; i < 8; i++) {
+    const res = await post(`${url}/v1/chat/completions`, chat(model, { stream: i % 2 === 0 }))
+    t.equal(res.status, 200)
+    t.equal(target(res), 'pod-1')
+    await res.arrayBuffer()
+  }
+  t.ok(pods[0].requests <= 3, `the hung pod got ${pods[0].requests} requests: ejected after 3 timeouts`)
+  t.match(await metric(url, /brixgate_outlier_ejections_total\{reason="failures"\} (\d+)/), '1')
+})
+
+t.test('every pod fails → the last pod\'s own error; x-retry-count says how many others were tried', async (t) => {
+  const { url } = await cluster(t, [status(503), status(503), status(503)])
+  const res = await post(`${url}/v1/chat/completions`, chat(model))
+  t.equal(res.headers.get('x-retry-count'), '2')
+  await expectOpenAIError(t, res, { status: 503, type: 'ServiceUnavailable', headers: { 'x-error-response-unknown': 'true' } })
+})
+
+t.test('a request that resets two pods is answered 502 and not retried again (poison guard)', async (t) => {
+  const { url, pods } = await cluster(t, [reset, reset, reset], { upstream: { retry: { attempts: 5 } } })
+  const res = await post(`${url}/v1/chat/completions`, chat(model))
+  await expectOpenAIError(t, res, { status: 502, type: 'api_error', code: 'poison_request', headers: { 'x-error-poison-request': 'true' } })
+  t.equal(pods.reduce((n, p) => n + p.requests, 0), 2, 'only two pods saw it')
+  t.equal(await metric(url, /brixgate_poison_requests_total (\d+)/), '1')
+})
+
+t.test('after a byte went to the client nothing is retried: a cut stream ends with one error event', async (t) => {
+  const cut: PodHandler = async (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write(sseChunk('partial'))
+    await new Promise((r) => setTimeout(r, 20))
+    res.socket?.destroy()
+  }
+  const { url, pods } = await cluster(t, [cut, cut])
+  const res = await post(`${url}/v1/chat/completions`, chat(model, { stream: true }))
+  t.equal(res.status, 200)
+  const text = await res.text()
+  t.match(text, /partial/)
+  t.equal(text.match(/"error"/g)?.length, 1, 'one error event')
+  t.equal(pods[0].requests + pods[1].requests, 1, 'one pod saw it')
+})
+
+t.test('the retry budget caps retries: past it, the pod\'s error goes to the client', async (t) => {
+  const { url } = await cluster(t, [status(500), status(500)], { upstream: { retry: { attempts: 1, budgetPercent: 0 }, outlier: { consecutiveFailures: 1000 } } })
+  const results = []
+  for (let i = 0; i < 6; i++) {
+    const res = await post(`${url}/v1/chat/completions`, chat(model))
+    results.push(res.headers.get('x-retry-count'))
+    await res.arrayBuffer()
+  }
+  t.same(results.filter((r) => r === '1').length, 3, 'the budget floor (3 retries per 10 s) and no more')
+})
+
+t.test('keep-alive comments while waiting for the first event; the official client ignores them', async (t) => {
+  // as vLLM does, headers at once, the first event after a long prefill
+  const slow: PodHandler = async (_req, res, body) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.flushHeaders()
+    await new Promise((r) => setTimeout(r, 700))
+    answerStream(res, body, ['late'])
+  }
+  const { url } = await cluster(t, [slow], { upstream: { keepAliveSeconds: 0.2 } })
+  const raw = await (await post(`${url}/v1/chat/completions`, chat(model, { stream: true }))).text()
+  t.ok((raw.match(/^: keep-alive$/gm)?.length ?? 0) >= 2, 'comment lines came first')
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 })
+  const stream = await client.chat.completions.create({ model, messages: [{ role: 'user', content: 'hi' }], stream: true })
+  let text = ''
+  for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? ''
+  t.equal(text, 'late')
+})
+
+t.test('an ejected pod gets traffic again only after its /health probe answers', async (t) => {
+  const { url, pods } = await cluster(t, [status(500), ok], { upstream: { outlier: { consecutiveFailures: 1, baseEjectionMs: 200 } } })
+  pods[0].healthStatus = 503
+  // until pod-0 is hit once (then it is ejected)
+  for (let i = 0; i < 20 && pods[0].requests === 0; i++) await (await post(`${url}/v1/chat/completions`, chat(model))).arrayBuffer()
+  t.equal(pods[0].requests, 1)
+  await new Promise((r) => setTimeout(r, 600))
+  for (let i = 0; i < 10; i++) await (await post(`${url}/v1/chat/completions`, chat(model))).arrayBuffer()
+  t.equal(pods[0].requests, 1, 'its probe fails: still out')
+  pods[0].healthStatus = 200
+  await new Promise((r) => setTimeout(r, 1200))
+  for (let i = 0; i < 20 && pods[0].requests === 1; i++) await (await post(`${url}/v1/chat/completions`, chat(model))).arrayBuffer()
+  t.equal(pods[0].requests, 2, 'back after a healthy probe')
+})
