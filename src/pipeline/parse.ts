@@ -69,16 +69,89 @@ export function parseRequest(endpoint: Endpoint, raw: Buffer): ParsedRequest {
 
 /**
  * The body sent upstream. For streams that did not ask for usage, include_usage is added so the
- * gateway can count tokens — spliced into the client's bytes when stream_options is absent.
+ * gateway can count tokens — always spliced into the client's bytes (never re-serialised: a body
+ * nested 100k deep must not overflow the stack, and every other byte stays the client's).
  */
 export function upstreamBody(req: ParsedRequest): { body: Buffer; injectedUsage: boolean } {
   if (!req.stream || req.clientWantsUsage) return { body: req.raw, injectedUsage: false }
-  if (!('stream_options' in req.body)) {
-    const text = req.raw.toString('utf8')
+  const text = req.raw.toString('utf8')
+  const value = topLevelValue(text, 'stream_options')
+  let spliced: string
+  if (!value) {
     const close = text.lastIndexOf('}')
-    const body = Buffer.from(`${text.slice(0, close)},"stream_options":{"include_usage":true}${text.slice(close)}`)
-    return { body, injectedUsage: true }
+    spliced = `${text.slice(0, close)},"stream_options":{"include_usage":true}${text.slice(close)}`
+  } else if (text[value.start] !== '{') {
+    // null
+    spliced = `${text.slice(0, value.start)}{"include_usage":true}${text.slice(value.end)}`
+  } else {
+    const inner = topLevelValue(text, 'include_usage', value.start)
+    spliced = inner
+      ? `${text.slice(0, inner.start)}true${text.slice(inner.end)}`
+      : `${text.slice(0, value.start + 1)}"include_usage":true${/^\{\s*\}$/.test(text.slice(value.start, value.end)) ? '' : ','}${text.slice(value.start + 1)}`
   }
-  const opts = { ...(req.body.stream_options as Record<string, unknown>), include_usage: true }
-  return { body: Buffer.from(JSON.stringify({ ...req.body, stream_options: opts })), injectedUsage: true }
+  return { body: Buffer.from(spliced), injectedUsage: true }
+}
+
+/**
+ * Where the value of `key` in the JSON object starting at `from` lies (the last occurrence, as
+ * JSON.parse keeps it), found by one iterative scan of already-validated JSON: no recursion.
+ */
+export function topLevelValue(text: string, key: string, from = text.indexOf('{')): { start: number; end: number } | undefined {
+  const quoted = JSON.stringify(key)
+  let depth = 0
+  let found: { start: number; end: number } | undefined
+  let valueStart = -1
+  let expectKey = false
+  for (let i = from; i < text.length; i++) {
+    const c = text[i]
+    if (c === '"') {
+      let j = i + 1
+      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1
+      if (depth === 1 && expectKey) {
+        const k = text.slice(i, j + 1)
+        let colon = j + 1
+        while (text[colon] !== ':') colon++
+        let v = colon + 1
+        while (/\s/.test(text[v])) v++
+        if (k === quoted || JSON.parse(k) === key) valueStart = v
+        expectKey = false
+        i = colon
+        continue
+      }
+      i = j
+      continue
+    }
+    if (c === '{' || c === '[') {
+      depth++
+      if (depth === 1) expectKey = true
+      continue
+    }
+    if (c === '}' || c === ']') {
+      depth--
+      if (depth === 1 && valueStart !== -1) {
+        found = { start: valueStart, end: i + 1 }
+        valueStart = -1
+      }
+      if (depth === 0) {
+        if (valueStart !== -1) found = { start: valueStart, end: scalarEnd(text, valueStart, i) }
+        return found
+      }
+      continue
+    }
+    if (c === ',' && depth === 1) {
+      if (valueStart !== -1) {
+        found = { start: valueStart, end: scalarEnd(text, valueStart, i) }
+        valueStart = -1
+      }
+      expectKey = true
+    }
+  }
+  return found
+}
+
+/** End of a scalar value (null, true, 42) that starts at `start` and is followed by the separator at `sep`. */
+function scalarEnd(text: string, start: number, sep: number): number {
+  let end = sep
+  while (end > start && /\s/.test(text[end - 1])) end--
+  return end
 }

@@ -43,7 +43,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     bodyLimit: config.server.bodyLimitBytes,
     // time to receive a whole request (headers and body); answers stream as long as they need
     requestTimeout: bodyTimeout,
-    http: { headersTimeout: Math.min(60_000, bodyTimeout), connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(bodyTimeout / 4))) },
+    // requireHostHeader: Node would answer a host-less request itself, outside the envelope
+    http: { requireHostHeader: false, headersTimeout: Math.min(60_000, bodyTimeout), connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(bodyTimeout / 4))) },
     clientErrorHandler: clientErrorHandler(bodyTimeout),
     return503OnClosing: false,
     forceCloseConnections: 'idle'

@@ -54,3 +54,16 @@ t.test('hop-by-hop headers are dropped both ways', async (t) => {
   const down = clientResponseHeaders({ connection: 'x-drop', 'x-drop': '1', 'transfer-encoding': 'chunked', 'content-length': '9', 'content-type': 'application/json', 'x-keep': 'k' })
   t.same(down, { 'content-type': 'application/json', 'x-keep': 'k' })
 })
+
+t.test('include_usage is spliced into the client bytes, never re-serialised (deep nesting, null, false, spacing)', async (t) => {
+  const splice = (body: string) => JSON.parse(upstreamBody(parseRequest('chat', raw(body))).body.toString())
+  t.same(splice('{"model":"m","messages":[{}],"stream":true,"stream_options":null}').stream_options, { include_usage: true })
+  t.same(splice('{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":false,"x":[1,{"include_usage":false}]}}').stream_options, { include_usage: true, x: [1, { include_usage: false }] })
+  t.same(splice('{ "stream_options" : { } , "model":"m","messages":[{}],"stream":true}').stream_options, { include_usage: true })
+  t.same(splice('{"model":"m","messages":[{"content":"\\"stream_options\\": null"}],"stream":true,"stream_options":{"a":"}"}}').stream_options, { a: '}', include_usage: true }, 'braces and keys inside strings are not structure')
+  t.same(splice('{"model":"m","messages":[{}],"stream":true,"stream_options":{"include_usage":null}  }').stream_options, { include_usage: true })
+  const deep = '['.repeat(100_000) + ']'.repeat(100_000)
+  const body = `{"model":"m","messages":[{"content":"hi"}],"deep":${deep},"stream":true,"stream_options":{"continuous_usage_stats":false}}`
+  const out = upstreamBody(parseRequest('chat', raw(body))).body.toString()
+  t.equal(out, body.replace('{"continuous_usage_stats":false}', '{"include_usage":true,"continuous_usage_stats":false}'), '100k-deep field: only the splice differs')
+})
