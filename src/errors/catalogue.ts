@@ -24,7 +24,7 @@ export const catalogue = {
   model_not_found: { status: 404, code: 'model_not_found', headers: [['x-error-no-model-backends', '$detail']], message: (d) => `The model \`${d}\` does not exist.` },
   no_backends: { status: 503, code: null, retryAfter: 1, headers: [['x-error-no-model-backends', 'true'], ['x-error-unavailable-reason', 'no-routable-pod']], message: (d) => `No routable pod serves model \`${d}\` right now.` },
   all_ejected: { status: 503, code: null, retryAfter: 1, headers: [['x-error-no-model-backends', 'true'], ['x-error-unavailable-reason', 'all-ejected']], message: (d) => `Every pod of model \`${d}\` is out of rotation after failures; try again shortly.` },
-  invalid_strategy: { status: 400, code: null, headers: [['x-error-invalid-routing-strategy', 'true'], ['x-error-routing', 'true']], message: (d) => `Unknown routing strategy: ${d}` },
+  invalid_strategy: { status: 400, code: null, headers: [['x-error-invalid-routing-strategy', 'true'], ['x-error-routing', 'true']], message: (d) => `Invalid routing-strategy: ${d}` },
   routing_failed: { status: 503, code: null, headers: [['x-error-routing', 'true']], message: (d) => `The routing strategy could not pick a pod: ${d}` },
   invalid_api_key: { status: 401, code: 'invalid_api_key', message: (d) => d || 'Incorrect or missing API key.' },
   unknown_user: { status: 403, code: null, headers: [['x-error-user', 'true']], message: (d) => `User \`${d}\` is not registered.` },
@@ -52,6 +52,7 @@ export const catalogue = {
   admin_bad_request: { status: 400, code: null, message: (d) => d },
   admin_user_not_found: { status: 404, code: 'user_not_found', message: (d) => `User \`${d}\` does not exist.` },
   admin_user_exists: { status: 409, code: 'user_exists', message: (d) => `User \`${d}\` already exists.` },
+  admin_user_in_config: { status: 409, code: 'user_in_config', message: (d) => `User \`${d}\` is defined in the config file; remove it there.` },
   internal: { status: 500, code: null, message: (d) => `Internal error: ${d}` }
 } as const satisfies Record<string, CatalogueEntry>
 

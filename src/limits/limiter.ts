@@ -83,7 +83,10 @@ export class Limiter {
     if (!result.ok) {
       this.metrics.rejected(result.reason)
       if (result.reason === 'unknown_user') throw new GatewayError('unknown_user', user)
-      const headers = { ...rateLimitHeaders(result), 'retry-after': String(Math.max(1, Math.ceil(result.retryAfterMs / 1000))) }
+      // the true wait of a sliding window: until enough of the window's oldest entries expire
+      const waitMs = Math.max(1, Math.ceil(result.retryAfterMs))
+      const headers: Record<string, string> = { ...rateLimitHeaders(result), 'retry-after': String(Math.max(1, Math.ceil(waitMs / 1000))), 'retry-after-ms': String(waitMs) }
+      headers[result.reason === 'rpm' ? 'x-ratelimit-reset-requests' : 'x-ratelimit-reset-tokens'] = formatReset(waitMs)
       const detail = result.reason === 'rpm' ? `limit ${result.limits.rpm}, used ${result.requests}` : `limit ${result.limits.tpm}, used ${result.tokens}`
       throw new GatewayError(result.reason === 'rpm' ? 'rpm_exceeded' : 'tpm_exceeded', detail, { headers })
     }

@@ -47,8 +47,21 @@ export interface PipelineDeps {
   random: () => number
 }
 
-/** Metric label of a strategy: mixes are client-defined strings, so they share one label. */
-const strategyLabel = (s: Strategy | undefined) => (!s ? '' : /[:,]/.test(s.name) ? 'mix' : s.name)
+/**
+ * Metric label of a strategy. A mix is named by its parts without weights ("mix:least-kv-cache+least-request"):
+ * which mix stays visible while client-chosen weights cannot grow the label set without bound.
+ */
+const mixLabels = new Map<string, string>()
+function strategyLabel(s: Strategy | undefined): string {
+  if (!s) return ''
+  if (!/[:,]/.test(s.name)) return s.name
+  let label = mixLabels.get(s.name)
+  if (label === undefined) {
+    label = `mix:${[...new Set(s.name.split(',').map((p) => p.split(':')[0].trim()))].sort().join('+')}`
+    if (mixLabels.size < 1000) mixLabels.set(s.name, label)
+  }
+  return label
+}
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' }
 

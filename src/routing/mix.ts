@@ -13,10 +13,11 @@ export function parseMix(spec: string, lookup: (name: string) => Strategy | unde
     const [name, weightText, extra] = entry.split(':').map((s) => s.trim())
     const weight = weightText === undefined ? 1 : Number(weightText)
     const strategy = name ? lookup(name) : undefined
-    if (!strategy || extra !== undefined || !Number.isFinite(weight) || weight <= 0) {
-      throw new GatewayError('invalid_strategy', `"${entry}" in "${spec}" (expected name:weight with a positive weight)`)
+    if (!strategy) throw new GatewayError('invalid_strategy', `unknown strategy "${name.slice(0, 100)}" in the mix "${spec.slice(0, 200)}"`)
+    if (extra !== undefined || !Number.isFinite(weight) || weight <= 0) {
+      throw new GatewayError('invalid_strategy', `"${entry.slice(0, 100)}" in the mix "${spec.slice(0, 200)}": expected name:weight with a positive weight`)
     }
-    if (!strategy.score || !strategy.better) throw new GatewayError('invalid_strategy', `"${name}" cannot be mixed: it does not score pods`)
+    if (!strategy.score || !strategy.better) throw new GatewayError('invalid_strategy', `"${name}" is a known strategy but cannot be mixed: it picks a pod without scoring every pod`)
     parts.push({ strategy, weight })
   }
   return parts

@@ -53,6 +53,6 @@ export class StrategyRegistry {
       }
       return mix
     }
-    throw new GatewayError('invalid_strategy', `${spec} (known: ${this.names().join(', ')})`)
+    throw new GatewayError('invalid_strategy', `unknown strategy "${spec.slice(0, 100)}" (known: ${this.names().join(', ')}; weighted mixes of scoring strategies: "least-request:2,least-kv-cache:1")`)
   }
 }

@@ -1,7 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
-import { GatewayError, errorBody } from '../errors/catalogue.js'
+import { GatewayError } from '../errors/catalogue.js'
 import type { Limiter } from '../limits/limiter.js'
 import type { UserRecord } from '../limits/types.js'
 import { sendGatewayError } from './errors.js'
@@ -17,7 +17,7 @@ function jsonOf(body: unknown): unknown {
   try {
     return JSON.parse(body.toString('utf8'))
   } catch {
-    throw new GatewayError('bad_body', 'not valid JSON')
+    throw new GatewayError('admin_bad_request', 'The body is not valid JSON.')
   }
 }
 
@@ -25,7 +25,7 @@ function parseJson<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(jsonOf(body))
   if (!r.success) {
     const i = r.error.issues[0]
-    throw new GatewayError('bad_body', `${i.path.join('.') || 'body'}: ${i.message}`)
+    throw new GatewayError('admin_bad_request', `${i.path.join('.') || 'body'}: ${i.message}`)
   }
   return r.data
 }
@@ -49,12 +49,11 @@ export function registerAdminRoutes(app: FastifyInstance, token: string, limiter
     const cfg = limiter.configUser(name)
     return cfg && { name, ...cfg, source: 'config' }
   }
-  const notFound = (reply: FastifyReply, name: string) =>
-    reply.code(404).send(errorBody(404, `User \`${name}\` does not exist.`, 'user_not_found', 'name'))
+  const notFound = (reply: FastifyReply, name: string) => sendGatewayError(reply, new GatewayError('admin_user_not_found', name, { param: 'name' }))
 
   const create = async (req: FastifyRequest, reply: FastifyReply) => {
     const user = parseJson(userSchema, req.body)
-    if (await find(user.name)) return reply.code(409).send(errorBody(409, `User \`${user.name}\` already exists.`, 'user_exists', 'name'))
+    if (await find(user.name)) return sendGatewayError(reply, new GatewayError('admin_user_exists', user.name, { param: 'name' }))
     await store.putUser(user)
     return reply.code(201).send(user)
   }
@@ -66,7 +65,7 @@ export function registerAdminRoutes(app: FastifyInstance, token: string, limiter
     const json = jsonOf(body)
     // PUT /admin/users/:name may leave the name out of the body
     const user = parseJson(userSchema, json && typeof json === 'object' && !('name' in json) ? { name, ...json } : json)
-    if (user.name !== name) throw new GatewayError('bad_body', 'name in the body differs from the path')
+    if (user.name !== name) throw new GatewayError('admin_bad_request', 'name in the body differs from the path')
     if (!(await find(name))) return notFound(reply, name)
     await store.putUser(user)
     return reply.send(user)
@@ -74,7 +73,7 @@ export function registerAdminRoutes(app: FastifyInstance, token: string, limiter
   const remove = async (name: string, reply: FastifyReply) => {
     if (await store.deleteUser(name)) return reply.send({ name, deleted: true })
     if (limiter.configUser(name)) {
-      return reply.code(409).send(errorBody(409, `User \`${name}\` is defined in the config file; remove it there.`, 'user_in_config', 'name'))
+      return sendGatewayError(reply, new GatewayError('admin_user_in_config', name, { param: 'name' }))
     }
     return notFound(reply, name)
   }
@@ -83,7 +82,7 @@ export function registerAdminRoutes(app: FastifyInstance, token: string, limiter
     admin.addHook('onRequest', guard)
     admin.setErrorHandler((err, _req, reply) => {
       if (err instanceof GatewayError) return sendGatewayError(reply, err)
-      return reply.code(503).send(errorBody(503, `User store unavailable: ${(err as Error).message}`, null))
+      return sendGatewayError(reply, new GatewayError('store_failed'))
     })
     admin.post('/admin/users', create)
     admin.get('/admin/users', async () => {

@@ -99,5 +99,24 @@ t.test('limiter: 429 carries Retry-After and OpenAI headers; reservation uses ma
   t.ok(err instanceof GatewayError)
   t.equal((err as GatewayError).status, 429)
   t.equal((err as GatewayError).headers['retry-after'], '59')
+  t.equal((err as GatewayError).headers['retry-after-ms'], '58500', 'the OpenAI SDK waits this, not a fixed minute')
+  t.equal((err as GatewayError).headers['x-ratelimit-reset-requests'], '58.5s')
   t.equal((err as GatewayError).headers['x-error-rpm-exceeded'], 'true')
+})
+
+t.test('limiter: Retry-After is when the window\'s oldest request expires, not a fixed 60 s', async (t) => {
+  const cfg = parseConfig({ discovery: { static: { models: [{ name: 'm', endpoints: ['127.0.0.1:1'] }] } }, rateLimit: { users: [{ name: 'a', rpm: 3, tpm: 100000 }] } })
+  let now = 0
+  const limiter = new Limiter(new MemoryLimitStore(), cfg.rateLimit, silentLogger, noMetrics, () => now)
+  for (const at of [0, 40_000, 50_000]) {
+    now = at
+    await limiter.admit('a', `r${at}`, 1)
+  }
+  now = 55_000
+  const err = (await limiter.admit('a', 'late', 1).catch((e: unknown) => e)) as GatewayError
+  t.equal(err.status, 429)
+  t.equal(err.headers['retry-after-ms'], '5000', 'the request of t=0 leaves the window at t=60 s')
+  t.equal(err.headers['retry-after'], '5')
+  now = 60_001
+  t.ok(await limiter.admit('a', 'after', 1), 'admitted once it has')
 })
