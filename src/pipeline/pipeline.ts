@@ -311,7 +311,10 @@ export class InferencePipeline {
       cut = reason
       s.signal.abort()
     })
+    let ended = false
     const onEnd = (outcome: RelayOutcome) => {
+      if (ended) return
+      ended = true
       this.openStreams.delete(ctx)
       routed.ticket.release()
       const used = outcome.usage?.total_tokens
@@ -339,6 +342,12 @@ export class InferencePipeline {
       }),
       { objectMode: false }
     )
+    // a body destroyed before it was ever read (the client left first) never runs the relay: end it here
+    body.once('close', () => {
+      if (ended) return
+      s.body.destroy()
+      onEnd({ failed: false, aborted: true })
+    })
     return { status: 200, headers: { ...clientResponseHeaders(s.headers), ...ctx.headers }, body }
   }
 
