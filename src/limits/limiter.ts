@@ -113,8 +113,9 @@ export class Limiter {
   private storeFailed(op: 'admit', err: unknown): Admission {
     this.metrics.storeError(op)
     this.logger.warn({ err: (err as Error).message }, `rate-limit store failed; failing ${this.config.onStoreError}`)
-    const headers = { 'x-error-incr-rpm': 'true', 'x-error-incr-tpm': 'true' }
-    if (this.config.onStoreError === 'closed') throw new GatewayError('store_failed', '', { headers })
-    return { headers, settle: async () => ({}) }
+    // fail closed: the catalogue entry carries the debug headers; fail open: the same headers on the answer
+    const failed = new GatewayError('store_failed')
+    if (this.config.onStoreError === 'closed') throw failed
+    return { headers: failed.headers, settle: async () => ({}) }
   }
 }
