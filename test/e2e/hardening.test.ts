@@ -114,10 +114,13 @@ t.test('connections past maxConnectionsPerClient get a 429 in the envelope', asy
 t.test('a 10 MB upload over the limit: the OpenAI SDK reads the 413 every time (no EPIPE)', async (t) => {
   const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 })
   const content = 'x'.repeat(10 * 1024 * 1024)
+  // sequential and then 10 at once: an early close while clients still upload shows up under concurrency
   for (let i = 0; i < 10; i++) {
     const err = await client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content }] }).catch((e: unknown) => e)
     t.equal((err as { status?: number }).status, 413, `upload ${i}`)
   }
+  const together = await Promise.all(Array.from({ length: 10 }, () => client.chat.completions.create({ model: 'm', messages: [{ role: 'user', content }] }).catch((e: unknown) => e)))
+  t.same(together.map((e) => (e as { status?: number }).status), Array(10).fill(413), '10 concurrent uploads read their 413')
 })
 
 t.test('the simulator: an empty prompt is a 400 (as vLLM), the pod stays up; a 1 MB one-word prompt is refused quickly', async (t) => {
@@ -157,4 +160,24 @@ t.test('shutdown grace runs out: open streams end with one error event, and the 
   t.equal(body.match(/"error"/g)?.length, 1, 'one error event')
   t.match(body, /gateway_shutdown/)
   t.match(cli.stdout() + cli.stderr(), /streamsCut/)
+})
+
+t.test('SIGTERM with 200 open streams: every stream completes, then exit 0', async (t) => {
+  const steady = await startPod(async (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    for (let i = 0; i < 20; i++) {
+      res.write(sseChunk(`t${i} `))
+      await new Promise((r) => setTimeout(r, 30))
+    }
+    res.end('data: [DONE]\n\n')
+  })
+  t.teardown(() => steady.close())
+  const file = writeConfig({ server: { host: '127.0.0.1', port: 0, shutdownGraceMs: 10_000, logLevel: 'warn' }, discovery: { static: { models: [{ name: 'm', endpoints: [steady.address] }] } } })
+  const cli = await spawnCli(['--config', file])
+  const responses = await Promise.all(Array.from({ length: 200 }, () => post(`${cli.url}/v1/chat/completions`, chat('m', { stream: true }))))
+  const bodies = Promise.all(responses.map((r) => r.text()))
+  const code = cli.stop('SIGTERM')
+  const texts = await bodies
+  t.equal(await code, 0)
+  t.equal(texts.filter((x) => x.endsWith('data: [DONE]\n\n') && !x.includes('"error"')).length, 200, 'all 200 streams complete')
 })

@@ -152,3 +152,39 @@ t.test('the openai client gets RateLimitError and its retry honours Retry-After'
   t.equal(res.object, 'chat.completion')
   t.ok(Date.now() - started >= 500, `waited for Retry-After before succeeding (${Date.now() - started} ms)`)
 })
+
+t.test('Redis stopped (SIGSTOP) under load: no request waits past the command timeout; fail open or closed as configured', async (t) => {
+  if (replicas.length === 0) return
+  const redis = await startPrivateRedis()
+  t.teardown(async () => {
+    redis.child.kill('SIGCONT')
+    await redis.stop()
+  })
+  const config = (onStoreError: 'open' | 'closed') => ({
+    discovery: { static: { models: [{ name: 'm', endpoints: [sim.address] }] } },
+    rateLimit: { store: 'redis', onStoreError, redis: { url: redis.url, commandTimeoutMs: 100 }, users: [{ name: 'u', rpm: 100000, tpm: 100000000 }] }
+  })
+  const open = await startGateway(config('open'))
+  const closed = await startGateway(config('closed'))
+  t.teardown(async () => {
+    await open.close()
+    await closed.close()
+  })
+  for (const gw of [open, closed]) t.equal((await post(`${gw.url}/v1/chat/completions`, chat('m'), { user: 'u' })).status, 200, 'counted while Redis runs')
+  redis.child.kill('SIGSTOP')
+  const burst = async (url: string) =>
+    Promise.all(
+      Array.from({ length: 40 }, async () => {
+        const started = Date.now()
+        const res = await post(`${url}/v1/chat/completions`, chat('m'), { user: 'u' })
+        await res.arrayBuffer()
+        return { status: res.status, incr: res.headers.get('x-error-incr-rpm'), ms: Date.now() - started }
+      })
+    )
+  const openResults = await burst(open.url)
+  t.same([...new Set(openResults.map((r) => `${r.status} ${r.incr}`))], ['200 true'], 'fail open: answered, flagged')
+  const closedResults = await burst(closed.url)
+  t.same([...new Set(closedResults.map((r) => `${r.status} ${r.incr}`))], ['503 true'], 'fail closed: 503, flagged')
+  const slowest = Math.max(...openResults.map((r) => r.ms), ...closedResults.map((r) => r.ms))
+  t.ok(slowest < 1000, `slowest answer ${slowest} ms with a 100 ms command timeout (the store never blocks a request for long)`)
+})
