@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { parse } from 'yaml'
 import { parseConfig } from '../../src/config/load.js'
 
-// No helm binary here: keep the chart honest with what can be checked without rendering it.
+// Static checks of the chart's files; test/e2e/helm-chart-real.test.ts renders it with the real Helm.
 const chart = fileURLToPath(new URL('../../charts/brixgate/', import.meta.url))
 const values = parse(readFileSync(`${chart}values.yaml`, 'utf8')) as Record<string, unknown>
 const templates = readdirSync(`${chart}templates`).map((f) => ({ file: f, text: readFileSync(`${chart}templates/${f}`, 'utf8') }))

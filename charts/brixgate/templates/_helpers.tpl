@@ -35,3 +35,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- default "default" .Values.serviceAccount.name -}}
 {{- end -}}
 {{- end -}}
+
+{{- /* Refuses values that would deploy a broken or misleading gateway, with the fix in the message. */ -}}
+{{- define "brixgate.validate" -}}
+{{- if not .Values.image.repository -}}
+{{- fail "image.repository is required: build the image (docker build -t REPO:TAG .), push it or load it into the cluster, then --set image.repository=REPO --set image.tag=TAG" -}}
+{{- end -}}
+{{- $store := dig "rateLimit" "store" "memory" .Values.config -}}
+{{- if and (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) (ne $store "redis") -}}
+{{- fail "more than one gateway replica with config.rateLimit.store: memory would let every replica enforce each user's limits alone (multiplying them): set config.rateLimit.store: redis with config.rateLimit.redis.url, or replicaCount: 1 without autoscaling" -}}
+{{- end -}}
+{{- end -}}
