@@ -99,3 +99,24 @@ t.test('brixgate demo serves three pods behind a gateway', async (t) => {
   )
   t.equal(pods.size, 3, 'least-request uses every pod')
 })
+
+t.test('one access-log line per request at the default level; accessLog: false turns it off', async (t) => {
+  const sim = await startSim({ model: 'm', timeScale: 0 })
+  t.teardown(() => sim.close())
+  for (const accessLog of [true, false]) {
+    const cli = await spawnCli(['--config', writeConfig({ ...minimal(sim.address), server: { host: '127.0.0.1', port: 0, accessLog }, rateLimit: { users: [{ name: 'someone', rpm: 10, tpm: 10000 }] } })])
+    const res = await post(`${cli.url}/v1/chat/completions`, chat('m', { max_tokens: 2 }), { 'x-request-id': `log-${accessLog}`, user: 'someone' })
+    t.equal(res.status, 200)
+    await res.arrayBuffer()
+    await new Promise((r) => setTimeout(r, 200))
+    await cli.stop()
+    const lines = cli.stdout().split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l) as Record<string, unknown>)
+    if (!accessLog) {
+      t.same(lines, [], 'off')
+      continue
+    }
+    t.equal(lines.length, 1)
+    t.match(lines[0], { level: 30, requestId: 'log-true', model: 'm', user: 'someone', strategy: 'random', pod: sim.address, status: 200, stream: false, tokens: Number })
+    t.type(lines[0].ms, 'number')
+  }
+})
