@@ -13,7 +13,8 @@ FROM node:24-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# the simulator's tokenizer (gpt-tokenizer, ~55 MB) is an optional dependency: not in the gateway image
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 RUN ln -s /app/dist/src/cli.js /usr/local/bin/brixgate && chmod +x /app/dist/src/cli.js
 USER node

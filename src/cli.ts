@@ -11,6 +11,18 @@ const USAGE = `Usage:
   brixgate sim --port N --model NAME [--gpu a100] [--lora a,b] [--max-loras N] [--time-scale 1]
                                                        one simulated vLLM pod`
 
+/** The simulator's modules; its tokenizer is an optional dependency the gateway image leaves out. */
+async function simModule<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load()
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /gpt-tokenizer/.test((err as Error).message)) {
+      fail('the simulator needs the optional dependency gpt-tokenizer (npm install gpt-tokenizer); the gateway image leaves it out')
+    }
+    throw err
+  }
+}
+
 /** The start-up line is printed whatever the log level: scripts and humans wait for it. */
 function announce(logger: Logger, url: string, message: string): void {
   logger.child({}, { level: 'info' }).info({ url }, message)
@@ -79,7 +91,7 @@ async function main(argv: string[]): Promise<void> {
     if (!values.model) fail('sim needs --model NAME')
     const logger = createLogger(values['log-level'] ?? 'info')
     // the simulator (and its tokenizer) load only for the commands that use them
-    const { startSim } = await import('./sim/server.js')
+    const { startSim } = await simModule(() => import('./sim/server.js'))
     const sim = await startSim({
       model: values.model,
       gpu: values.gpu,
@@ -96,7 +108,7 @@ async function main(argv: string[]): Promise<void> {
 
   if (command === 'demo') {
     const logger = createLogger(values['log-level'] ?? 'info')
-    const { startDemo } = await import('./demo.js')
+    const { startDemo } = await simModule(() => import('./demo.js'))
     const demo = await startDemo({ port: port ?? 8888, host: values.host ?? '127.0.0.1', logger })
     announce(logger, demo.url, `brixgate demo listening on ${demo.url} (3 simulated pods: l4, a100, h100)`)
     onSignals(logger, () => demo.close())
