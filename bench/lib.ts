@@ -22,6 +22,11 @@ export function startChild(command: string, args: string[], urlPattern = /listen
       const m = urlPattern.exec(out)
       if (m) {
         clearTimeout(timer)
+        // from here on the child's output (access logs) is read and dropped, as a log shipper would
+        child.stdout?.off('data', onData)
+        child.stderr?.off('data', onData)
+        child.stdout?.resume()
+        child.stderr?.resume()
         resolve({ url: m[1], child, stop: () => child.kill('SIGKILL') })
       }
     }
