@@ -123,8 +123,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     const mapped = fastifyErrorToGateway(err as Parameters<typeof fastifyErrorToGateway>[0], config.server.bodyLimitBytes)
     if (mapped.kind === 'internal') deps.logger.error({ err }, 'unhandled error')
     if (mapped.kind === 'body_too_large') {
-      // read (and drop) what the client is still sending, bounded, so it can read the 413 instead of EPIPE
-      reply.header('connection', 'close')
+      // Fastify marks the answer `connection: close`, and Node then destroys the socket while the
+      // client is still sending: the client gets EPIPE instead of the 413. Read (and drop) the rest
+      // instead, bounded, and keep the connection.
+      reply.removeHeader('connection')
       drainRequest(req.raw, config.server.bodyLimitBytes * 4)
     }
     return sendGatewayError(reply.header('request-id', requestIdFrom(req.headers['x-request-id'])), mapped)

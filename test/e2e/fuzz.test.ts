@@ -36,7 +36,7 @@ t.teardown(async () => {
 })
 
 const anyJson = fc.jsonValue({ maxDepth: 4 })
-const model = fc.oneof(fc.constantFrom('m', 'lora-a', '', 'unknown', '模型', '🙂', 'a\r\nb', '\u0000'), fc.string(), fc.integer(), fc.constant(null))
+const model = fc.oneof(fc.constantFrom('m', 'lora-a', '', 'unknown', '模型', '🙂', 'a\r\nb', '\u0000', 'x'.repeat(20_000)), fc.string(), fc.string({ unit: 'grapheme', maxLength: 20 }), fc.integer(), fc.constant(null))
 const messages = fc.oneof(fc.constant([{ role: 'user', content: 'hi' }]), fc.array(anyJson, { maxLength: 3 }), anyJson)
 const streamOptions = fc.oneof(fc.constant(undefined), fc.constant(null), fc.record({ include_usage: fc.oneof(fc.boolean(), anyJson) }, { requiredKeys: [] }), anyJson)
 const chatBody = fc.record(
@@ -49,6 +49,8 @@ const body = fc.oneof(
   deep,
   fc.string({ maxLength: 200 }),
   fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.from(a).toString('latin1')),
+  // invalid UTF-8 inside an otherwise valid body
+  fc.uint8Array({ minLength: 1, maxLength: 8 }).map((a) => Buffer.concat([Buffer.from('{"model":"'), Buffer.from(a.map((b) => b | 0x80)), Buffer.from('","messages":[{"role":"user","content":"hi"}]}')])),
   fc.constant(''),
   fc.constant('{"model":"m","messages":[{"role":"user","content":"' + 'x'.repeat(300 * 1024) + '"}]}')
 )
@@ -81,7 +83,7 @@ t.test('requests: every answer is a success or an OpenAI error, never a crash', 
     fc.asyncProperty(method, path, headers, body, async (m, p, h, b) => {
       runs++
       const clean = Object.fromEntries(Object.entries(h).filter(([, v]) => v !== ''))
-      const res = await fetch(`${gw.url}${p}`, { method: m, headers: clean, body: m === 'GET' ? undefined : b })
+      const res = await fetch(`${gw.url}${p}`, { method: m, headers: clean, body: m === 'GET' ? undefined : (b as BodyInit) })
       const text = await res.text()
       if (res.status < 400) return true
       if (!isOpenAIError(text)) throw new Error(`${m} ${p} → ${res.status} not OpenAI-shaped: ${text.slice(0, 200)}`)
@@ -99,7 +101,12 @@ t.test('raw HTTP: malformed request lines and headers get an OpenAI error or a c
     fc.constantFrom('POST /v1/chat/completions HTTP/1.1', 'GET / HTTP/1.1', 'PRI * HTTP/2.0', 'POST /v1/chat/completions HTTP/9.9', 'GARBAGE'),
     fc.stringMatching(/^[\x00-\x7f]{0,60}$/)
   )
-  const hdrs = fc.array(fc.oneof(fc.constantFrom('host: x', 'content-length: 5', 'content-length: -1', 'transfer-encoding: chunked', 'transfer-encoding: gzip, chunked'), fc.stringMatching(/^[\x00-\xff]{0,40}$/)), { maxLength: 6 })
+  const hdrs = fc.oneof(
+    { weight: 8, arbitrary: fc.array(fc.oneof(fc.constantFrom('host: x', 'content-length: 5', 'content-length: -1', 'content-length: 5, 6', 'transfer-encoding: chunked', 'transfer-encoding: gzip, chunked'), fc.stringMatching(/^[\x00-\xff]{0,40}$/)), { maxLength: 6 }) },
+    // more than 16 KB of headers, or thousands of them (431)
+    { weight: 1, arbitrary: fc.constant([`x-big: ${'a'.repeat(20_000)}`]) },
+    { weight: 1, arbitrary: fc.constant(Array.from({ length: 3000 }, (_, i) => `x-h${i}: v`)) }
+  )
   await fc.assert(
     fc.asyncProperty(line, hdrs, fc.string({ maxLength: 40 }), async (l, hs, rest) => {
       const answer = await new Promise<string>((resolve) => {

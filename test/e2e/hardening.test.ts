@@ -123,6 +123,29 @@ t.test('a 10 MB upload over the limit: the OpenAI SDK reads the 413 every time (
   t.same(together.map((e) => (e as { status?: number }).status), Array(10).fill(413), '10 concurrent uploads read their 413')
 })
 
+t.test('a slow 10 MB upload over the limit reads its 413, whole, without a reset', async (t) => {
+  const answer = await new Promise<string>((resolve) => {
+    const socket = connect(port, '127.0.0.1')
+    let out = ''
+    socket.on('data', (d) => (out += d.toString()))
+    socket.on('error', (err) => resolve(`${out}\n[socket error ${(err as NodeJS.ErrnoException).code}]`))
+    socket.on('close', () => resolve(out))
+    const total = 10 * 1024 * 1024
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${total}\r\n\r\n`)
+    let sent = 0
+    const chunk = Buffer.alloc(256 * 1024, 'x')
+    const pump = () => {
+      if (sent >= total) return setTimeout(() => socket.end(), 50)
+      sent += chunk.length
+      socket.write(chunk, () => setTimeout(pump, 2))
+    }
+    pump()
+  })
+  t.match(answer, /^HTTP\/1\.1 413/)
+  t.notMatch(answer, /socket error/, 'no EPIPE or reset while the client was still sending')
+  t.equal(envelopeOf(answer).error.code, 'request_too_large')
+})
+
 t.test('the simulator: an empty prompt is a 400 (as vLLM), the pod stays up; a 1 MB one-word prompt is refused quickly', async (t) => {
   const sim = await startSim({ model: 'sim', timeScale: 0.01 })
   t.teardown(() => sim.close())
