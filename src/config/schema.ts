@@ -63,7 +63,9 @@ const upstream = z.strictObject({
     })
     .prefault({}),
   /** SSE comment lines every N s until the first event (0 = off; the first one commits the response). */
-  keepAliveSeconds: z.number().min(0).default(0)
+  keepAliveSeconds: z.number().min(0).default(0),
+  /** Requests a pod may have open (all replicas, with Redis); when every pod is at it → 503 saturated (0 = no cap). */
+  maxInflightPerPod: z.number().int().min(0).default(0)
 })
 
 const kubernetes = z.strictObject({

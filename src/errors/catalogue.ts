@@ -23,6 +23,7 @@ export const catalogue = {
   stream_not_allowed: { status: 400, code: null, headers: [['x-error-request-body-processing', 'true']], message: () => 'Streaming is not supported for this endpoint.' },
   model_not_found: { status: 404, code: 'model_not_found', headers: [['x-error-no-model-backends', '$detail']], message: (d) => `The model \`${d}\` does not exist.` },
   no_backends: { status: 503, code: null, retryAfter: 1, headers: [['x-error-no-model-backends', 'true'], ['x-error-unavailable-reason', 'no-routable-pod']], message: (d) => `No routable pod serves model \`${d}\` right now.` },
+  all_saturated: { status: 503, code: null, retryAfter: 1, headers: [['x-error-unavailable-reason', 'saturated']], message: (d) => `Every pod of model \`${d}\` is at its concurrency limit (upstream.maxInflightPerPod); try again shortly.` },
   all_ejected: { status: 503, code: null, retryAfter: 1, headers: [['x-error-no-model-backends', 'true'], ['x-error-unavailable-reason', 'all-ejected']], message: (d) => `Every pod of model \`${d}\` is out of rotation after failures; try again shortly.` },
   invalid_strategy: { status: 400, code: null, headers: [['x-error-invalid-routing-strategy', 'true'], ['x-error-routing', 'true']], message: (d) => `Invalid routing-strategy: ${d}` },
   routing_failed: { status: 503, code: null, headers: [['x-error-routing', 'true']], message: (d) => `The routing strategy could not pick a pod: ${d}` },

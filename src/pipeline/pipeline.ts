@@ -24,7 +24,7 @@ import { RequestContext, type InboundRequest, type PipelineResponse } from './co
 import type { Authenticator } from './identify.js'
 import { endpointPaths, parseRequest, upstreamBody } from './parse.js'
 import { relay, type RelayOutcome } from './relay.js'
-import { candidates, learn, route, usageFacts, type RouteDeps, type Routed } from './route.js'
+import { candidates, learn, route, untried, usageFacts, type RouteDeps, type Routed } from './route.js'
 import { routingRequest } from './routing-request.js'
 
 export interface PipelineDeps {
@@ -181,7 +181,11 @@ export class InferencePipeline {
     deps.retryBudget.request()
     let pods = firstPods
     for (;;) {
-      const routed = route(this.routeDeps, strategy, ctx.routing, candidates(parsed.model, pods, ctx.tried, this.stats))
+      const cap = deps.config.upstream.maxInflightPerPod
+      const choice = candidates(parsed.model, pods, ctx.tried, this.stats, cap)
+      // every pod left is at its concurrency cap: an overload answer the client can act on
+      if (choice.length === 0 && cap > 0 && untried(pods, ctx.tried).length > 0) throw new GatewayError('all_saturated', parsed.model)
+      const routed = route(this.routeDeps, strategy, ctx.routing, choice)
       if (!routed) throw new GatewayError('routing_failed', strategy.name)
       const pod = routed.decision.pod
       this.routed(ctx, routed)

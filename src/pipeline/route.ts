@@ -20,10 +20,20 @@ export interface Routed {
   queuedAhead: number
 }
 
-/** Candidate pods, by named filters in order: not yet tried (on a retry), then LoRA affinity. */
-export function candidates(model: string, pods: readonly Pod[], tried: ReadonlySet<string>, stats: PodStats): readonly Pod[] {
-  const untried = tried.size === 0 ? pods : pods.filter((p) => !tried.has(p.id))
-  return untried.length === 0 ? untried : loraCandidates(model, untried, stats)
+/** Pods not tried yet by this request (all of them on its first attempt). */
+export function untried(pods: readonly Pod[], tried: ReadonlySet<string>): readonly Pod[] {
+  return tried.size === 0 ? pods : pods.filter((p) => !tried.has(p.id))
+}
+
+/** Pods below a per-pod concurrency cap (0 = no cap), counting every gateway replica's requests. */
+export function belowCap(pods: readonly Pod[], cap: number, stats: PodStats): readonly Pod[] {
+  return cap <= 0 ? pods : pods.filter((p) => stats.inflight(p) < cap)
+}
+
+/** Candidate pods, by named filters in order: not yet tried (on a retry), below the concurrency cap, then LoRA affinity. */
+export function candidates(model: string, pods: readonly Pod[], tried: ReadonlySet<string>, stats: PodStats, cap = 0): readonly Pod[] {
+  const open = belowCap(untried(pods, tried), cap, stats)
+  return open.length === 0 ? open : loraCandidates(model, open, stats)
 }
 
 /** The route step: the strategy picks among the candidates; the pick is counted on its pod. */

@@ -161,3 +161,17 @@ t.test('an ejected pod gets traffic again only after its /health probe answers',
   for (let i = 0; i < 20 && pods[0].requests === 1; i++) await (await post(`${url}/v1/chat/completions`, chat(model))).arrayBuffer()
   t.equal(pods[0].requests, 2, 'back after a healthy probe')
 })
+
+t.test('every pod at upstream.maxInflightPerPod → 503 saturated with Retry-After, the others are served', async (t) => {
+  const slow: PodHandler = async (_req, res) => {
+    await new Promise((r) => setTimeout(r, 300))
+    answerJson(res, 'slow')
+  }
+  const { url, pods } = await cluster(t, [slow, slow], { upstream: { maxInflightPerPod: 1 } })
+  const responses = await Promise.all(Array.from({ length: 3 }, () => post(`${url}/v1/chat/completions`, chat(model))))
+  const statuses = responses.map((r) => r.status).sort()
+  t.same(statuses, [200, 200, 503])
+  const refused = responses.find((r) => r.status === 503)!
+  await expectOpenAIError(t, refused, { status: 503, type: 'overloaded_error', headers: { 'x-error-unavailable-reason': 'saturated', 'retry-after': /^\d+$/ } })
+  t.equal(pods[0].requests + pods[1].requests, 2, 'no pod got a second request')
+})
