@@ -1,5 +1,6 @@
 import { request } from 'undici'
 import type { Logger } from '../observability/logger.js'
+import type { Pod } from './pod.js'
 import type { PodRegistry } from './registry.js'
 
 const CONCURRENCY = 8
@@ -11,11 +12,15 @@ interface ModelList {
 
 /**
  * Learns LoRA adapters from each routable pod's GET /v1/models (vLLM lists loaded adapters with
- * `parent` set), so adapters loaded without a ModelAdapter object route too.
+ * `parent` set), so adapters loaded without a ModelAdapter object route too. A pod is polled as
+ * soon as it becomes routable, then periodically: an adapter only a new pod serves routes at once.
  */
 export class AdapterPoller {
   private timer: NodeJS.Timeout | undefined
   private readonly known = new Map<string, ReadonlySet<string>>()
+  /** Pods polled once since they became routable (or being polled now). */
+  private readonly seen = new Set<string>()
+  private unsubscribe: (() => void) | undefined
 
   constructor(
     private readonly registry: PodRegistry,
@@ -26,6 +31,7 @@ export class AdapterPoller {
 
   start(): void {
     if (this.intervalSeconds <= 0) return
+    this.unsubscribe = this.registry.onChange(() => this.pollNewPods())
     const tick = () => {
       void this.pollOnce().finally(() => {
         this.timer = setTimeout(tick, this.intervalSeconds * 1000 * (0.9 + Math.random() * 0.2))
@@ -37,12 +43,35 @@ export class AdapterPoller {
 
   stop(): void {
     clearTimeout(this.timer)
+    this.unsubscribe?.()
+  }
+
+  private routable(): Pod[] {
+    return this.registry.all().filter((p) => p.source === this.source && p.ready)
+  }
+
+  /** Pods that became routable since the last look get their first poll now. */
+  private pollNewPods(): void {
+    const routable = this.routable()
+    const ids = new Set(routable.map((p) => p.id))
+    // a pod that left rotation is polled again when it comes back
+    for (const id of this.seen) if (!ids.has(id)) this.seen.delete(id)
+    const fresh = routable.filter((p) => !this.seen.has(p.id))
+    if (fresh.length === 0) return
+    for (const p of fresh) this.seen.add(p.id)
+    void this.poll(fresh)
   }
 
   async pollOnce(): Promise<void> {
-    const pods = this.registry.all().filter((p) => p.source === this.source && p.ready)
+    const pods = this.routable()
     const live = new Set(pods.map((p) => p.id))
     for (const id of this.known.keys()) if (!live.has(id)) this.known.delete(id)
+    for (const id of this.seen) if (!live.has(id)) this.seen.delete(id)
+    for (const p of pods) this.seen.add(p.id)
+    await this.poll(pods)
+  }
+
+  private async poll(pods: readonly Pod[]): Promise<void> {
     for (let i = 0; i < pods.length; i += CONCURRENCY) {
       await Promise.all(
         pods.slice(i, i + CONCURRENCY).map(async (pod) => {
@@ -59,6 +88,23 @@ export class AdapterPoller {
         })
       )
     }
-    this.registry.setAdapterOverlay(`poll:${this.source}`, new Map(this.known))
+    // only when something changed: setting the overlay notifies the registry's listeners (this one too)
+    const current = new Map(this.known)
+    if (!sameOverlay(current, this.published)) {
+      this.published = current
+      this.registry.setAdapterOverlay(`poll:${this.source}`, current)
+    }
   }
+
+  private published = new Map<string, ReadonlySet<string>>()
+}
+
+function sameOverlay(a: ReadonlyMap<string, ReadonlySet<string>>, b: ReadonlyMap<string, ReadonlySet<string>>): boolean {
+  if (a.size !== b.size) return false
+  for (const [id, set] of a) {
+    const other = b.get(id)
+    if (!other || other.size !== set.size) return false
+    for (const x of set) if (!other.has(x)) return false
+  }
+  return true
 }

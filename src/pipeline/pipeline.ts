@@ -24,7 +24,7 @@ import { RequestContext, type InboundRequest, type PipelineResponse } from './co
 import type { Authenticator } from './identify.js'
 import { endpointPaths, parseRequest, upstreamBody } from './parse.js'
 import { relay, type RelayOutcome } from './relay.js'
-import { candidates, learn, route, untried, usageFacts, type RouteDeps, type Routed } from './route.js'
+import { candidates, learn, retract, route, untried, usageFacts, type RouteDeps, type Routed } from './route.js'
 import { routingRequest } from './routing-request.js'
 
 export interface PipelineDeps {
@@ -203,7 +203,7 @@ export class InferencePipeline {
         deps.registry.reportSuccess(pod.address)
         return this.commit(ctx, routed, result, sentAt)
       }
-      routed.ticket.release()
+      retract(strategy, routed)
       ctx.tried.add(pod.id)
       if (cause === undefined) throw new GatewayError('internal', 'attempt failed without a cause')
       this.podFailed(ctx, pod, cause)

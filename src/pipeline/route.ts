@@ -1,6 +1,6 @@
 import type { Pod } from '../discovery/pod.js'
 import { loraCandidates } from '../routing/lora-affinity.js'
-import type { PodStats, RoutingDecision, RoutingRequest, Strategy } from '../routing/strategy.js'
+import type { PodStats, RoutingDecision, RoutingInput, RoutingRequest, Strategy } from '../routing/strategy.js'
 import type { PerfTracker } from '../telemetry/perf.js'
 import type { LoadTicket, PodLoad } from '../telemetry/pod-load.js'
 
@@ -14,6 +14,8 @@ export interface RouteDeps {
 
 /** A decision and the load it puts on its pod until released. */
 export interface Routed {
+  /** What the strategy saw (its learning hooks get the same). */
+  input: RoutingInput
   decision: RoutingDecision
   ticket: LoadTicket
   /** Requests of this gateway already waiting for a first token on the pod when this one was sent. */
@@ -36,15 +38,27 @@ export function candidates(model: string, pods: readonly Pod[], tried: ReadonlyS
   return open.length === 0 ? open : loraCandidates(model, open, stats)
 }
 
-/** The route step: the strategy picks among the candidates; the pick is counted on its pod. */
+/**
+ * The route step: the strategy picks among the candidates; the pick is counted on its pod and the
+ * strategy records it (accepted: the request goes there now). `retract` undoes the record when the
+ * attempt fails before the client got a byte, so a retry elsewhere leaves only the pod that served.
+ */
 export function route(deps: RouteDeps, strategy: Strategy, request: RoutingRequest, pods: readonly Pod[]): Routed | undefined {
   if (pods.length === 0) return undefined
-  const decision = strategy.pick({ request, pods, stats: deps.stats, random: deps.random })
+  const input: RoutingInput = { request, pods, stats: deps.stats, random: deps.random }
+  const decision = strategy.pick(input)
   if (!decision) return undefined
   const address = decision.pod.address
   const queuedAhead = deps.load.prefilling.get(address)
   const ticket = deps.load.start(address, request.promptTokens + request.outputTokens, decision.prefillTokens ?? request.promptTokens)
-  return { decision, ticket, queuedAhead }
+  strategy.accepted?.(input, decision.pod)
+  return { input, decision, ticket, queuedAhead }
+}
+
+/** An attempt failed before the commit point: the pod gets back its load and the strategy forgets it held the prompt. */
+export function retract(strategy: Strategy, routed: Routed): void {
+  routed.ticket.release()
+  strategy.retracted?.(routed.input, routed.decision.pod)
 }
 
 export interface UsageFacts {

@@ -1,5 +1,5 @@
 import { GatewayError } from '../errors/catalogue.js'
-import type { Strategy } from './strategy.js'
+import { bestIndex, type Strategy } from './strategy.js'
 
 export interface MixPart {
   strategy: Strategy
@@ -47,9 +47,15 @@ export function mixStrategy(spec: string, parts: readonly MixPart[]): Strategy {
     score,
     pick(input) {
       const totals = score(input)
-      let best = 0
-      for (let i = 1; i < totals.length; i++) if (totals[i] > totals[best] || (totals[i] === totals[best] && input.random() < 0.5)) best = i
-      return { pod: input.pods[best], reason: `mix ${spec} score=${totals[best].toFixed(2)}` }
+      const best = bestIndex(totals, 'high', input.random)
+      return best === undefined ? undefined : { pod: input.pods[best], reason: `mix ${spec} score=${totals[best].toFixed(2)}` }
+    },
+    // a mix learns like its parts: a prefix strategy in it indexes the pod the mix chose
+    accepted(input, pod) {
+      for (const { strategy } of parts) strategy.accepted?.(input, pod)
+    },
+    retracted(input, pod) {
+      for (const { strategy } of parts) strategy.retracted?.(input, pod)
     },
     completed(c) {
       for (const { strategy } of parts) strategy.completed?.(c)

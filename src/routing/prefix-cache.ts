@@ -1,8 +1,8 @@
 import type { Config } from '../config/schema.js'
-import { blockHashes, tokenHashes, type BlockHashes } from './prefix/block-hash.js'
+import { blockHashes, modelSalt, tokenHashes, type BlockHashes } from './prefix/block-hash.js'
 import { PrefixIndex } from './prefix/prefix-index.js'
 import type { Pod } from '../discovery/pod.js'
-import type { RoutingInput, Strategy } from './strategy.js'
+import { bestIndex, type RoutingInput, type RoutingRequest, type Strategy } from './strategy.js'
 
 type PrefixConfig = Config['routing']['prefixCache']
 
@@ -19,21 +19,40 @@ const DUPLICATE_WEIGHT = 1
  */
 const REUSE_PRIOR_TOKENS = 5_000
 
-/** Index of the lowest value; ties broken uniformly at random (so idle pods share new prefixes). */
-function argmin(values: readonly number[], random: () => number): number {
-  let best = 0
-  let ties = 1
-  for (let i = 1; i < values.length; i++) {
-    if (values[i] < values[best]) {
-      best = i
-      ties = 1
-    } else if (values[i] === values[best] && random() * ++ties < 1) best = i
-  }
-  return best
+function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
+  return pods[bestIndex(pods.map((p) => input.stats.inflight(p)), 'low', input.random) ?? 0]
 }
 
-function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
-  return pods[argmin(pods.map((p) => input.stats.inflight(p)), input.random)]
+/**
+ * The index's learning, shared by both prefix strategies: accepted() records the pod as holding
+ * the prompt's blocks (the blocks it held already are not touched twice), retracted() takes back
+ * what accepted() added when the attempt failed — a pod that never got the prompt must not look
+ * like it caches it. The request's hashes are computed once (per request object) for pick and hooks.
+ */
+function learningIndex(cfg: PrefixConfig, hashesOf: (input: RoutingInput) => BlockHashes) {
+  const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
+  const memo = new WeakMap<RoutingRequest, BlockHashes>()
+  const held = new WeakMap<RoutingRequest, Map<string, number>>()
+  const hashes = (input: RoutingInput) => {
+    let h = memo.get(input.request)
+    if (!h) memo.set(input.request, (h = hashesOf(input)))
+    return h
+  }
+  return {
+    index,
+    hashes,
+    accepted(input: RoutingInput, pod: Pod) {
+      const h = hashes(input)
+      const from = index.match(h, new Set([pod.id])).get(pod.id) ?? 0
+      const byPod = held.get(input.request) ?? new Map<string, number>()
+      held.set(input.request, byPod.set(pod.id, from))
+      index.insert(h, pod.id, from)
+    },
+    retracted(input: RoutingInput, pod: Pod) {
+      const from = held.get(input.request)?.get(pod.id)
+      if (from !== undefined) index.remove(hashes(input), pod.id, from)
+    }
+  }
 }
 
 /**
@@ -43,12 +62,22 @@ function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
  * in-flight ≤ mean + stdDevFactor·σ; else the least loaded. The chosen pod is indexed.
  */
 export function prefixCacheStrategy(cfg: PrefixConfig): Strategy {
-  const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
+  const learning = learningIndex(cfg, (input) => blockHashes(input.request.text(), cfg.blockSize, modelSalt(input.request.model)))
+  const { index } = learning
   return {
     name: 'prefix-cache',
+    better: 'high',
+    // for mixes: the share of the prompt each pod holds
+    score(input) {
+      const hashes = learning.hashes(input)
+      const counts = index.match(hashes, new Set(input.pods.map((p) => p.id)))
+      return input.pods.map((p) => (hashes.keys.length > 0 ? (counts.get(p.id) ?? 0) / hashes.keys.length : 0))
+    },
+    accepted: learning.accepted,
+    retracted: learning.retracted,
     pick(input) {
       const { stats } = input
-      const hashes = blockHashes(input.request.text(), cfg.blockSize)
+      const hashes = learning.hashes(input)
       const loads = input.pods.map((p) => stats.inflight(p))
       const min = Math.min(...loads)
       const imbalanced = Math.max(...loads) - min > cfg.imbalanceAbsCount
@@ -62,7 +91,6 @@ export function prefixCacheStrategy(cfg: PrefixConfig): Strategy {
       const pod = leastLoaded(input, eligible.length > 0 ? eligible : pods)
       const matched = eligible.length > 0 ? best : 0
       const reason = `${imbalanced ? 'imbalanced: least-loaded candidates, ' : ''}${matched > 0 ? `prefix match ${matched}/${hashes.keys.length} blocks` : best > 0 ? 'matching pods overloaded: least loaded' : 'no prefix match: least loaded'}`
-      index.insert(hashes, pod.id, counts.get(pod.id) ?? 0)
       return { pod, reason: `prefix-cache ${reason}, inflight=${stats.inflight(pod)}`, prefixMatch: hashes.keys.length > 0 ? matched / hashes.keys.length : 0 }
     }
   }
@@ -75,11 +103,12 @@ const DEFAULT_BLOCK_TOKENS = 16
  * The request's prefix blocks: over the pods' token ids when the pipeline fetched them (exact
  * mode: blocks of the pods' own KV block size, as their prefix cache cuts them), else text blocks.
  */
-function requestHashes(input: RoutingInput, cfg: PrefixConfig): { hashes: BlockHashes; mode: 'tokens' | 'text' } {
+function requestHashes(input: RoutingInput, cfg: PrefixConfig): BlockHashes {
   const tokens = input.request.tokens
-  if (!tokens) return { hashes: blockHashes(input.request.text(), cfg.blockSize), mode: 'text' }
+  const salt = modelSalt(input.request.model)
+  if (!tokens) return blockHashes(input.request.text(), cfg.blockSize, salt)
   const blockTokens = input.pods.map((p) => input.stats.metrics(p)?.blockSize).find((b) => b !== undefined && b > 0) ?? DEFAULT_BLOCK_TOKENS
-  return { hashes: tokenHashes(tokens, blockTokens), mode: 'tokens' }
+  return tokenHashes(tokens, blockTokens, salt)
 }
 
 /**
@@ -90,10 +119,12 @@ function requestHashes(input: RoutingInput, cfg: PrefixConfig): { hashes: BlockH
  * recomputing the prefix elsewhere and keeping a second copy (docs/routing.md).
  */
 export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
-  const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
+  const learning = learningIndex(cfg, (input) => requestHashes(input, cfg))
+  const { index } = learning
   /** Each pod's share of the prompt already cached and its expected cost in ms, for this request. */
   const evaluate = (input: RoutingInput) => {
-    const { hashes, mode } = requestHashes(input, cfg)
+    const hashes = learning.hashes(input)
+    const mode = input.request.tokens ? 'tokens' : 'text'
     const counts = index.match(hashes, new Set(input.pods.map((p) => p.id)))
     const blocks = hashes.keys.length
     const shares = input.pods.map((p) => (blocks > 0 ? (counts.get(p.id) ?? 0) / blocks : 0))
@@ -132,11 +163,12 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
     better: 'low',
     wantsTokens: cfg.exactTokens,
     score: (input) => evaluate(input).costs,
+    accepted: learning.accepted,
+    retracted: learning.retracted,
     pick(input) {
-      const { hashes, mode, counts, shares, promptTokens, costs } = evaluate(input)
-      const i = argmin(costs, input.random)
+      const { mode, shares, promptTokens, costs } = evaluate(input)
+      const i = bestIndex(costs, 'low', input.random) ?? 0
       const pod = input.pods[i]
-      index.insert(hashes, pod.id, counts.get(pod.id) ?? 0)
       const prefixMatch = shares[i]
       return {
         pod,

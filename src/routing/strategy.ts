@@ -68,32 +68,46 @@ export interface Completion {
 
 export interface Strategy {
   readonly name: string
-  /** Picks a pod, or returns undefined when it cannot (→ 503 x-error-routing). */
+  /** Picks a pod, or returns undefined when it cannot (→ 503 x-error-routing). Reads only: learning is in the hooks below. */
   pick(input: RoutingInput): RoutingDecision | undefined
-  /** Per-pod scores (aligned with input.pods) for weighted mixes; `better` says which end wins. */
+  /** Per-pod scores (aligned with input.pods) for weighted mixes; `better` says which end wins. Reads only. */
   score?(input: RoutingInput): number[]
   readonly better?: 'low' | 'high'
   /** Asks the pipeline for the prompt's token ids (one /tokenize call per request) before pick(). */
   readonly wantsTokens?: boolean
+  /**
+   * The request was dispatched to `pod` (the EPP's PreRequest): record the decision (prefix index,
+   * counters). Called once per attempt, after pick() and before the pod is sent the request.
+   */
+  accepted?(input: RoutingInput, pod: Pod): void
+  /** The attempt on `pod` failed before the client got a byte: undo what accepted() recorded for it. */
+  retracted?(input: RoutingInput, pod: Pod): void
   /** Told when a request it routed has finished (fairness and cache bookkeeping). */
   completed?(c: Completion): void
 }
 
-/** The pod with the best score; ties broken at random so equal pods share load. */
-export function pickBest(input: RoutingInput, scores: readonly number[], better: 'low' | 'high'): { pod: Pod; score: number } | undefined {
+/** Index of the best score; NaN is skipped; ties broken uniformly at random (one draw), so equal pods share load. The one tie rule. */
+export function bestIndex(scores: readonly number[], better: 'low' | 'high', random: () => number): number | undefined {
   let best = better === 'low' ? Infinity : -Infinity
-  let ties: number[] = []
+  let first = -1
+  let ties: number[] | undefined
   for (let i = 0; i < scores.length; i++) {
     const s = scores[i]
     if (Number.isNaN(s)) continue
-    if (better === 'low' ? s < best : s > best) {
+    if (first === -1 || (better === 'low' ? s < best : s > best)) {
       best = s
-      ties = [i]
-    } else if (s === best) ties.push(i)
+      first = i
+      ties = undefined
+    } else if (s === best) (ties ??= [first]).push(i)
   }
-  if (ties.length === 0) return undefined
-  const i = ties[Math.floor(input.random() * ties.length)]
-  return { pod: input.pods[i], score: best }
+  if (first === -1) return undefined
+  return ties ? ties[Math.floor(random() * ties.length)] : first
+}
+
+/** The pod with the best score (see bestIndex). */
+export function pickBest(input: RoutingInput, scores: readonly number[], better: 'low' | 'high'): { pod: Pod; score: number } | undefined {
+  const i = bestIndex(scores, better, input.random)
+  return i === undefined ? undefined : { pod: input.pods[i], score: scores[i] }
 }
 
 /** A strategy from a scoring function. */

@@ -175,3 +175,36 @@ t.test('every pod at upstream.maxInflightPerPod → 503 saturated with Retry-Aft
   await expectOpenAIError(t, refused, { status: 503, type: 'overloaded_error', headers: { 'x-error-unavailable-reason': 'saturated', 'retry-after': /^\d+$/ } })
   t.equal(pods[0].requests + pods[1].requests, 2, 'no pod got a second request')
 })
+
+t.test('a retry elsewhere leaves only the pod that served in the prefix index', async (t) => {
+  const { url } = await cluster(t, [status(503), ok], { routing: { defaultStrategy: 'prefix-cache' }, upstream: { outlier: { consecutiveFailures: 1000 } } })
+  const system = 'You are the support assistant of a large shop. '.repeat(30)
+  for (let tenant = 0; tenant < 30; tenant++) {
+    const prompt = `tenant ${tenant} ${system}`
+    const first = await post(`${url}/v1/chat/completions`, { model, messages: [{ role: 'system', content: prompt }, { role: 'user', content: 'q1' }] })
+    await first.arrayBuffer()
+    if (first.headers.get('x-retry-count') !== '1') continue
+    // the failed pod was picked first for this prompt; it must not look like it holds the prompt now
+    for (let i = 0; i < 5; i++) {
+      const next = await post(`${url}/v1/chat/completions`, { model, messages: [{ role: 'system', content: prompt }, { role: 'user', content: `q${i + 2}` }] })
+      await next.arrayBuffer()
+      t.equal(next.headers.get('x-retry-count'), null, 'no retry: routed straight to the pod that served')
+      t.equal(target(next), 'pod-1')
+    }
+    return
+  }
+  t.fail('the failing pod was never picked first')
+})
+
+t.test('a weighted mix with a prefix strategy is accepted and keeps a conversation on one pod', async (t) => {
+  const { url } = await cluster(t, [ok, ok, ok])
+  const system = 'You are a travel agent who plans trips. '.repeat(30)
+  const pods = new Set<string | null>()
+  for (let i = 0; i < 6; i++) {
+    const res = await post(`${url}/v1/chat/completions`, { model, messages: [{ role: 'system', content: system }, { role: 'user', content: `q${i}` }] }, { 'routing-strategy': 'prefix-cache:2,least-request:1' })
+    t.equal(res.status, 200)
+    await res.arrayBuffer()
+    pods.add(target(res))
+  }
+  t.equal(pods.size, 1, 'one pod for the shared prefix')
+})

@@ -134,6 +134,15 @@ t.test('adapters loaded without the CRD are learned from /v1/models', async (t) 
   await eventually(async () => (await route('polled-lora')).pod === 'pod-a', 5000, 'polled adapter routes')
 })
 
+t.test('an adapter only a new pod serves routes within 2 s of the pod becoming ready (not at the next poll)', async (t) => {
+  const { kube, route, ready } = await setup(t, { adapterPollSeconds: 30, watchModelAdapters: false })
+  kube.apply('pods', makePod('pod-a', { model: 'm', port: port(0), ready: false }))
+  await ready()
+  t.equal((await route('polled-lora')).status, 404, 'unknown while no ready pod serves it')
+  kube.apply('pods', makePod('pod-a', { model: 'm', port: port(0) }))
+  await eventually(async () => (await route('polled-lora')).pod === 'pod-a', 2000, 'adapter learned from the new pod at once')
+})
+
 t.test('readiness waits for the API server; watch restarts are counted', async (t) => {
   const kube = await new FakeKube().start()
   kube.failLists = 2

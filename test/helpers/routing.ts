@@ -1,5 +1,5 @@
 import type { Pod } from '../../src/discovery/pod.js'
-import type { RoutingInput } from '../../src/routing/strategy.js'
+import type { RoutingDecision, RoutingInput, Strategy } from '../../src/routing/strategy.js'
 import type { PodPerf } from '../../src/telemetry/perf.js'
 import type { PodMetrics } from '../../src/telemetry/pod-metrics.js'
 
@@ -63,4 +63,11 @@ export function input(pods: readonly Pod[], s: Scenario = {}): RoutingInput {
     },
     random: s.random ?? Math.random
   }
+}
+
+/** What the route step does with a strategy: pick, then record the pick (accepted) on the chosen pod. */
+export function decide(s: Strategy, inp: RoutingInput): RoutingDecision | undefined {
+  const d = s.pick(inp)
+  if (d) s.accepted?.(inp, d.pod)
+  return d
 }

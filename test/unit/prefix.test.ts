@@ -3,7 +3,7 @@ import { parseConfig } from '../../src/config/load.js'
 import { cacheAwareStrategy, prefixCacheStrategy } from '../../src/routing/prefix-cache.js'
 import { blockHashes, chainedHashes, type BlockHashes } from '../../src/routing/prefix/block-hash.js'
 import { PrefixIndex } from '../../src/routing/prefix/prefix-index.js'
-import { input, pod } from '../helpers/routing.js'
+import { decide, input, pod } from '../helpers/routing.js'
 
 const cfg = parseConfig({ discovery: { static: { models: [{ name: 'm', endpoints: ['127.0.0.1:1'] }] } } }).routing.prefixCache
 const pods = [pod('a'), pod('b'), pod('c')]
@@ -93,13 +93,13 @@ t.test('prefix index memory at its bound (200k blocks) stays small', async (t) =
 
 t.test('prefix-cache (AIBrix): follows the prefix, unless that pod is too loaded', async (t) => {
   const s = prefixCacheStrategy(cfg)
-  const first = s.pick(input(pods, { text: system + 'q1', inflight: { a: 1, c: 1 } }))!
+  const first = decide(s, input(pods, { text: system + 'q1', inflight: { a: 1, c: 1 } }))!
   t.equal(first.pod.name, 'b', 'no match: least loaded')
   t.equal(first.prefixMatch, 0)
-  const again = s.pick(input(pods, { text: system + 'q2', inflight: { b: 2, a: 1, c: 1 } }))!
+  const again = decide(s, input(pods, { text: system + 'q2', inflight: { b: 2, a: 1, c: 1 } }))!
   t.equal(again.pod.name, 'b', 'longest match within mean + 2σ')
   t.ok(again.prefixMatch! > 0.9)
-  const skewed = s.pick(input(pods, { text: system + 'q3', inflight: { b: 30, a: 1, c: 2 } }))!
+  const skewed = decide(s, input(pods, { text: system + 'q3', inflight: { b: 30, a: 1, c: 2 } }))!
   t.equal(skewed.pod.name, 'a', 'imbalance > 16: least loaded')
 })
 
@@ -107,18 +107,18 @@ t.test('cache-aware: stays while queueing is cheaper than recomputing the prefix
   const s = cacheAwareStrategy(cfg)
   const long = 'S'.repeat(40_000) // ~10k tokens of shared context
   const perf = { a: { prefillMsPerToken: 0.05, ttftMs: 50 }, b: { prefillMsPerToken: 0.05, ttftMs: 50 }, c: { prefillMsPerToken: 0.05, ttftMs: 50 } }
-  const home = s.pick(input(pods, { text: long + 'turn 1', perf }))!.pod.name
-  t.equal(s.pick(input(pods, { text: long + 'turn 2', perf, inflight: { [home]: 5 } }))!.pod.name, home, '5 queued prefills (5000 tokens, 250 ms) < 500 ms of prefill')
-  const moved = s.pick(input(pods, { text: long + 'turn 3', perf, inflight: { [home]: 30 } }))!
+  const home = decide(s, input(pods, { text: long + 'turn 1', perf }))!.pod.name
+  t.equal(decide(s, input(pods, { text: long + 'turn 2', perf, inflight: { [home]: 5 } }))!.pod.name, home, '5 queued prefills (5000 tokens, 250 ms) < 500 ms of prefill')
+  const moved = decide(s, input(pods, { text: long + 'turn 3', perf, inflight: { [home]: 30 } }))!
   t.not(moved.pod.name, home, '30 queued prefills (1500 ms) > twice the 500 ms prefill (recompute + the second copy): move')
-  const short = s.pick(input(pods, { text: 'tiny', perf, inflight: { a: 1, b: 0, c: 2 } }))!
+  const short = decide(s, input(pods, { text: 'tiny', perf, inflight: { a: 1, b: 0, c: 2 } }))!
   t.equal(short.pod.name, 'b', 'nothing to reuse: least queue')
 })
 
 t.test('cache-aware scores a heterogeneous cluster by measured speed', async (t) => {
   const s = cacheAwareStrategy(cfg)
   const perf = { a: { prefillMsPerToken: 0.12, ttftMs: 120 }, b: { prefillMsPerToken: 0.02, ttftMs: 25 }, c: { prefillMsPerToken: 0.05, ttftMs: 50 } }
-  t.equal(s.pick(input(pods, { text: 'x'.repeat(4000), perf }))!.pod.name, 'b')
+  t.equal(decide(s, input(pods, { text: 'x'.repeat(4000), perf }))!.pod.name, 'b')
 })
 
 t.test('prefix strategies share new prefixes among equally idle pods', async (t) => {
@@ -128,10 +128,41 @@ t.test('prefix strategies share new prefixes among equally idle pods', async (t)
   for (const s of [prefixCacheStrategy(cfg), cacheAwareStrategy(cfg)]) {
     const counts = new Map<string, number>()
     for (let i = 0; i < 40; i++) {
-      const name = s.pick(input(four, { text: `tenant ${i} `.repeat(100), random }))!.pod.name
+      const name = decide(s, input(four, { text: `tenant ${i} `.repeat(100), random }))!.pod.name
       counts.set(name, (counts.get(name) ?? 0) + 1)
     }
     t.equal(counts.size, 4, `${s.name}: every idle pod gets new prefixes (${JSON.stringify(Object.fromEntries(counts))})`)
     t.ok(Math.max(...counts.values()) <= 20, `${s.name}: none takes half of them`)
+  }
+})
+
+t.test('pick() and score() only read; accepted() records; retracted() takes back what accepted() added', async (t) => {
+  for (const s of [prefixCacheStrategy(cfg), cacheAwareStrategy(cfg)]) {
+    const one = input(pods, { text: system + 'q1', random: () => 0 })
+    s.pick(one)
+    s.score?.(one)
+    t.equal(s.pick(input(pods, { text: system + 'q2' }))!.prefixMatch, 0, `${s.name}: nothing learned from pick or score`)
+    const first = decide(s, input(pods, { text: system + 'q1' }))!
+    const second = s.pick(input(pods, { text: system + 'q2' }))!
+    t.equal(second.pod.name, first.pod.name, `${s.name}: accepted pod holds the prefix`)
+    t.ok(second.prefixMatch! > 0.9)
+    // an attempt that failed on another pod leaves no trace there
+    const other = pods.find((p) => p.name !== first.pod.name)!
+    const failed = input(pods, { text: system + 'q3' })
+    s.accepted?.(failed, other)
+    s.retracted?.(failed, other)
+    const match = s.score!(input(pods, { text: system + 'q4' }))
+    const otherIndex = pods.indexOf(other)
+    if (s.name === 'prefix-cache') t.equal(match[otherIndex], 0, 'the failed pod holds nothing after the retraction')
+    t.equal(s.pick(input(pods, { text: system + 'q5' }))!.pod.name, first.pod.name, `${s.name}: still the pod that served`)
+  }
+})
+
+t.test('prefix keys are per model and adapter: two adapters with the same system prompt do not share entries', async (t) => {
+  for (const s of [prefixCacheStrategy(cfg), cacheAwareStrategy(cfg)]) {
+    const a = decide(s, input(pods, { text: system + 'q1', model: 'lora-a' }))!
+    t.ok(s.pick(input(pods, { text: system + 'q2', model: 'lora-a' }))!.prefixMatch! > 0.9, `${s.name}: same adapter matches`)
+    t.equal(s.pick(input(pods, { text: system + 'q2', model: 'lora-b' }))!.prefixMatch, 0, `${s.name}: another adapter does not`)
+    t.ok(a)
   }
 })

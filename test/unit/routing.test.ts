@@ -12,7 +12,7 @@ import { sessionAffinityStrategy } from '../../src/routing/session-affinity.js'
 import { vtcBasicStrategy } from '../../src/routing/vtc-basic.js'
 import { parseConfig } from '../../src/config/load.js'
 import { InflightTracker } from '../../src/telemetry/inflight.js'
-import { input, pod } from '../helpers/routing.js'
+import { decide, input, pod } from '../helpers/routing.js'
 
 const pods = [pod('a'), pod('b'), pod('c')]
 const picked = (d: { pod: { name: string } } | undefined) => d?.pod.name
@@ -192,4 +192,20 @@ t.test('pod load: a routed request counts until its first byte and until it ends
   t.equal(load.kvTokensSince('p', 999), 0, 'routed and ended since: nets out, once')
   t.equal(load.kvTokensSince('p', 1500), -300, 'ended after a scrape at 1500: taken off')
   t.equal(load.recentComputedTokens('p'), 200, 'computed tokens stay for the window')
+})
+
+t.test('mixes of every scoring strategy, prefix-cache and cache-aware included, learn prefixes like their parts', async (t) => {
+  const cfg = parseConfig({ discovery: { static: { models: [{ name: 'm', endpoints: ['127.0.0.1:1'] }] } } })
+  const reg = new StrategyRegistry(builtinStrategies(cfg.routing))
+  const system = 'You are the ACME support assistant. '.repeat(40)
+  for (const spec of ['prefix-cache:2,least-request:1', 'cache-aware:1,least-kv-cache:1']) {
+    const mix = reg.resolve(spec)
+    // five tenants: by chance alone a follow-up would land on its tenant's pod 1 time in 3
+    for (let tenant = 0; tenant < 5; tenant++) {
+      const prompt = `tenant ${tenant}: ${system}`
+      const first = decide(mix, input(pods, { text: prompt + 'q1' }))!
+      const again = mix.pick(input(pods, { text: prompt + 'q2' }))!
+      t.equal(again.pod.name, first.pod.name, `${spec}, tenant ${tenant}: the prefix part keeps the conversation on its pod`)
+    }
+  }
 })

@@ -69,10 +69,20 @@ let scratch = new ArrayBuffer(1 << 16)
  * AIBrix's prefix blocks: the text's UTF-8 bytes cut into `blockSize`-byte blocks (a multiple of 4,
  * so blocks are whole words). A trailing partial block is not indexed (it cannot be a shared prefix yet).
  */
-export function blockHashes(text: string, blockSize: number): BlockHashes {
+export function blockHashes(text: string, blockSize: number, salt = 0): BlockHashes {
   if (scratch.byteLength < text.length * 3) scratch = new ArrayBuffer((text.length * 3 + 3) & ~3)
   const { written } = encoder.encodeInto(text, new Uint8Array(scratch))
-  return chainedHashes(new Int32Array(scratch), blockSize >> 2, Math.floor(written / blockSize))
+  return chainedHashes(new Int32Array(scratch), blockSize >> 2, Math.floor(written / blockSize), salt)
+}
+
+/**
+ * A model's (or LoRA adapter's) salt for its first block, as vLLM salts per adapter: two models or
+ * adapters on the same pods have separate KV caches, so equal prompts must not share index entries.
+ */
+export function modelSalt(model: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < model.length; i++) h = Math.imul(h ^ model.charCodeAt(i), 0x01000193)
+  return h | 0
 }
 
 /** vLLM-style blocks over token ids, `tokensPerBlock` ids each. A `salt` (vLLM: the LoRA adapter) keeps equal tokens under different adapters apart. */

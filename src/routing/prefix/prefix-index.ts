@@ -85,6 +85,17 @@ export class PrefixIndex {
     return counts
   }
 
+  /** Takes `podId` off the blocks from `from` on (an attempt there failed: it never cached them). */
+  remove({ keys, checks }: BlockHashes, podId: string, from = 0): void {
+    for (let i = from; i < keys.length; i++) {
+      const map = this.young.has(keys[i]) ? this.young : this.old
+      const entry = map.get(keys[i])
+      if (!entry || entry.check !== checks[i]) continue
+      entry.holders.delete(podId)
+      if (entry.holders.size === 0) map.delete(keys[i])
+    }
+  }
+
   /** Records that `podId` now holds the prefix; blocks before `from` are known to be held already. */
   insert({ keys, checks }: BlockHashes, podId: string, from = 0, now = Date.now()): void {
     for (let i = from; i < keys.length; i++) {
