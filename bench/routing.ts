@@ -144,7 +144,7 @@ const warmupOf = (w: Workload) => (w.sharesPrefixes ? WARMUP_SIM_SECONDS : SHORT
 
 /** HTTP mode: pods in a child process, a fresh gateway per run, one run at a time. */
 async function httpRunner(w: Workload, replayer: WorkerPool<ReplayOptions, ReplayResult>): Promise<Runner> {
-  const cluster = await startChild(process.execPath, [here('./routing/cluster.js'), JSON.stringify({ gpus: w.gpus, kvTokens: CLUSTER.kvTokens, maxBatch: CLUSTER.maxBatch, timeScale: TIME_SCALE, loras: w.adapters, maxLoras: w.maxLoras })], /CLUSTER (\[.*\])/)
+  const cluster = await startChild(process.execPath, [here('./routing/cluster.js'), JSON.stringify({ gpus: w.gpus, kvTokens: CLUSTER.kvTokens, maxBatch: w.maxBatch ?? CLUSTER.maxBatch, timeScale: TIME_SCALE, loras: w.adapters, maxLoras: w.maxLoras })], /CLUSTER (\[.*\])/)
   const addresses = JSON.parse(cluster.url) as string[]
   let queue: Promise<unknown> = Promise.resolve()
   const runOnce = async (strategy: string, rate: number, seed: number): Promise<RunResult> => {

@@ -3,7 +3,7 @@
  * colour (a colour-blind-safe palette), dash pattern and marker shape, so lines that overlap stay
  * told apart; y is logarithmic when the values span more than 20×, with ticks on round numbers.
  */
-const COLORS = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#000000', '#F0E442', '#7f7f7f', '#8c564b', '#393b79', '#637939', '#bcbd22']
+const COLORS = ['#0072B2', '#E69F00', '#009E73', '#D55E00', '#CC79A7', '#56B4E9', '#000000', '#B8860B', '#7f7f7f', '#8c564b', '#393b79', '#637939', '#bcbd22']
 const DASHES = ['', '6 3', '2 3', '8 3 2 3', '12 4']
 const MARKERS = ['circle', 'square', 'triangle', 'diamond', 'cross'] as const
 

@@ -27,7 +27,7 @@ export async function replayVirtual(o: VirtualReplayOptions): Promise<ReplayResu
   // a fresh strategy per run, with the gateway's default settings
   const strategy = builtinStrategies(configSchema.shape.routing.parse({})).find((s) => s.name === o.strategy)
   if (!strategy) throw new Error(`unknown strategy ${o.strategy}`)
-  const cluster = new VirtualCluster({ model: 'm', gpus: w.gpus, kvTokens: CLUSTER.kvTokens, maxBatch: CLUSTER.maxBatch, adapters: w.adapters, maxLoras: w.maxLoras, strategy, scrapeIntervalMs: o.scrapeIntervalMs, staleAfterMs: o.staleAfterMs, seed: o.seed })
+  const cluster = new VirtualCluster({ model: 'm', gpus: w.gpus, kvTokens: CLUSTER.kvTokens, maxBatch: w.maxBatch ?? CLUSTER.maxBatch, adapters: w.adapters, maxLoras: w.maxLoras, strategy, scrapeIntervalMs: o.scrapeIntervalMs, staleAfterMs: o.staleAfterMs, seed: o.seed })
   const { clock } = cluster
   const r = rng(o.seed)
   const measured: VirtualOutcome[] = []

@@ -62,6 +62,8 @@ export interface Workload {
   /** LoRA adapters every pod serves, and the adapter slots per pod (vLLM --max-loras). */
   adapters?: string[]
   maxLoras?: number
+  /** Requests each pod runs at once (vLLM --max-num-seqs), when not CLUSTER.maxBatch. */
+  maxBatch?: number
   /** Simulated request rates (req/s) to run at over HTTP, and on the virtual clock (which affords more). */
   rates: number[]
   virtualRates: number[]
@@ -158,6 +160,21 @@ export function workloads(): Workload[] {
       },
       { adapters, maxLoras: 2 }
     ),
+    (() => {
+      const tenants = Array.from({ length: 8 }, (_, g) => text(5000 + g, 1024))
+      let pick: (() => number) | undefined
+      return mk(
+        'hot-tenant',
+        'decode-bound: 8 tenants × 1024-token system prompt, Zipf(1.1) (the top tenant sends ~40 %), 128–384-token questions, 64–128-token answers, a batch cap of 16 running requests per pod',
+        a100s,
+        [[13, 26], [10, 18, 26, 34]],
+        (r) => {
+          pick ??= primed(tenants.length, zipf(tenants.length, 1.1, r))
+          return chat(tenants[pick()], text(80_000 + q++, 128 + Math.floor(r() * 256)), 64 + Math.floor(r() * 64))
+        },
+        { ...shared, maxBatch: 16 }
+      )
+    })(),
     mk('heterogeneous', 'low-sharing traffic on a mixed cluster: l4, a10g, a100, h100', ['l4', 'a10g', 'a100', 'h100'], [[3, 6], [3, 6, 9, 12, 15]], (r) =>
       chat('', text(60_000 + q++, 100 + Math.floor(r() * 900)), 16 + Math.floor(r() * 48))
     )

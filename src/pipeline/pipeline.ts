@@ -84,7 +84,13 @@ export class InferencePipeline {
   private readonly openStreams = new Map<RequestContext, (reason: GatewayError) => void>()
 
   constructor(private readonly deps: PipelineDeps) {
-    this.stats = podStats({ load: deps.load, fleetInflight: deps.fleetInflight, metrics: (p) => deps.scraper.get(p), perf: (p) => deps.perf.get(p) })
+    this.stats = podStats({
+      load: deps.load,
+      fleetInflight: deps.fleetInflight,
+      metrics: (p) => deps.scraper.get(p),
+      perf: (p) => deps.perf.get(p),
+      batchCap: (p) => deps.scraper.batchCaps.get(p.metricsAddress)
+    })
     this.routeDeps = { stats: this.stats, load: deps.load, perf: deps.perf, random: deps.random }
   }
 

@@ -1,4 +1,5 @@
 import type { Pod } from '../discovery/pod.js'
+import { slotWaitMs } from '../telemetry/batch-cap.js'
 import type { PodMetrics } from '../telemetry/pod-metrics.js'
 import { scoring, type PodStats, type Strategy } from './strategy.js'
 
@@ -65,7 +66,8 @@ export const leastLatencyStrategy: Strategy = scoring(
       const perf = stats.perf(p)
       const ahead = stats.prefilling(p)
       const decoding = Math.max(0, stats.inflight(p) - ahead)
-      return perf.prefillTurnMs * (1 + ahead) + request.outputTokens * perf.tpotMs * (1 + 0.01 * decoding)
+      // beyond a known batch cap the request first waits for a slot
+      return slotWaitMs(stats.inflight(p), stats.batchCap(p), perf.e2eMs) + perf.prefillTurnMs * (1 + ahead) + request.outputTokens * perf.tpotMs * (1 + 0.01 * decoding)
     }),
   (ms) => `predicted=${ms.toFixed(0)}ms`
 )

@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js'
 import { blockHashes, modelSalt, tokenHashes, type BlockHashes } from './prefix/block-hash.js'
 import { PrefixIndex } from './prefix/prefix-index.js'
 import type { Pod } from '../discovery/pod.js'
+import { slotWaitMs } from '../telemetry/batch-cap.js'
 import { bestIndex, type RoutingInput, type RoutingRequest, type Strategy } from './strategy.js'
 
 type PrefixConfig = Config['routing']['prefixCache']
@@ -140,6 +141,9 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       // requests other clients queued there (num_requests_waiting) at its measured prefill turn;
       // requests already decoding only slow each step a little
       const queueMs = input.stats.prefillTokens(p) * perf.prefillMsPerToken + (m?.waiting ?? 0) * perf.prefillTurnMs
+      // a full batch (vLLM max-num-seqs): beyond the cap a request waits for a running one to finish,
+      // however little it has to prefill — the wait that makes a hot tenant's pod the slowest
+      const slotMs = slotWaitMs(input.stats.inflight(p), input.stats.batchCap(p), perf.e2eMs)
       const decoding = Math.max(0, input.stats.inflight(p) - input.stats.prefilling(p))
       const newTokens = promptTokens * (1 - cachedShare)
       const prefill = newTokens * perf.prefillMsPerToken
@@ -154,7 +158,7 @@ export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
       // a second copy of a prefix another pod holds takes cache space from other prefixes for as
       // long as it lives: it is worth it only when the wait for the holder exceeds twice the recompute
       const duplicate = DUPLICATE_WEIGHT * (bestShare - cachedShare) * promptTokens * perf.prefillMsPerToken
-      return prefill + eviction + duplicate + queueMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
+      return prefill + eviction + duplicate + queueMs + slotMs + decoding * 0.01 * perf.tpotMs * input.request.outputTokens
     })
     return { hashes, mode, counts, shares, promptTokens, costs }
   }

@@ -37,6 +37,8 @@ export interface PodStats {
   routedTokensSince(pod: Pod, at: number): number
   /** Prompt tokens this gateway sent the pod to compute (not cached) over the last minute: what its prefix cache was filled with lately. */
   recentComputedTokens(pod: Pod): number
+  /** The pod's batch cap (vLLM max-num-seqs) when it is known: learned from scrapes, or configured. */
+  batchCap(pod: Pod): number | undefined
 }
 
 export interface RoutingInput {

@@ -3,6 +3,7 @@ import { parseRequest } from '../pipeline/parse.js'
 import { candidates, learn, route, type RouteDeps } from '../pipeline/route.js'
 import { routingRequest } from '../pipeline/routing-request.js'
 import type { Strategy } from '../routing/strategy.js'
+import { BatchCaps } from '../telemetry/batch-cap.js'
 import { InflightTracker } from '../telemetry/inflight.js'
 import { PerfTracker } from '../telemetry/perf.js'
 import { PodLoad } from '../telemetry/pod-load.js'
@@ -60,6 +61,8 @@ export class VirtualCluster {
   private readonly load: PodLoad
   private readonly perf = new PerfTracker()
   private readonly latest = new Map<string, PodMetrics>()
+  /** Learned from the scrapes, as the gateway's scraper does. */
+  private readonly batchCaps = new BatchCaps()
   private readonly random: () => number
   /** Scrape jitter draws from its own stream, so the scrape interval does not change routing's random picks. */
   private readonly jitter: () => number
@@ -74,7 +77,8 @@ export class VirtualCluster {
       load: this.load,
       fleetInflight: () => 0,
       metrics: (pod) => fresh(this.latest.get(pod.address), now(), opts.staleAfterMs),
-      perf: (pod) => this.perf.get(pod)
+      perf: (pod) => this.perf.get(pod),
+      batchCap: (pod) => this.batchCaps.get(pod.address)
     })
     this.routeDeps = { stats, load: this.load, perf: this.perf, random: this.random }
     const adapters = opts.adapters ?? []
@@ -92,7 +96,11 @@ export class VirtualCluster {
   private scrape(): void {
     const at = this.clock.now()
     this.engines.forEach((engine, i) => {
-      void engine.metrics.metrics().then((text) => this.latest.set(this.pods[i].address, parseVllmMetrics(text, at)))
+      void engine.metrics.metrics().then((text) => {
+        const m = parseVllmMetrics(text, at)
+        this.latest.set(this.pods[i].address, m)
+        this.batchCaps.observe(this.pods[i].address, m)
+      })
     })
     this.clock.after(this.opts.scrapeIntervalMs * (0.8 + this.jitter() * 0.4), () => this.scrape())
   }

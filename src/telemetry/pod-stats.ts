@@ -13,6 +13,8 @@ export interface StatsSources {
   /** Fresh scraped metrics, or undefined. */
   metrics: (pod: Pod) => PodMetrics | undefined
   perf: (pod: Pod) => PodPerf
+  /** Known batch caps (learned or configured). */
+  batchCap?: (pod: Pod) => number | undefined
 }
 
 /** The strategies' view of every pod, read live from the gateway's bookkeeping. */
@@ -24,6 +26,7 @@ export function podStats(s: StatsSources): PodStats {
     metrics: s.metrics,
     perf: s.perf,
     routedTokensSince: (p, at) => s.load.kvTokensSince(p.address, at),
-    recentComputedTokens: (p) => s.load.recentComputedTokens(p.address)
+    recentComputedTokens: (p) => s.load.recentComputedTokens(p.address),
+    batchCap: (p) => s.batchCap?.(p)
   }
 }

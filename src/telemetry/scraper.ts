@@ -2,6 +2,7 @@ import { request } from 'undici'
 import type { Pod } from '../discovery/pod.js'
 import type { PodRegistry } from '../discovery/registry.js'
 import type { Logger } from '../observability/logger.js'
+import { BatchCaps } from './batch-cap.js'
 import { fresh, parseVllmMetrics, type PodMetrics } from './pod-metrics.js'
 
 export interface ScraperOptions {
@@ -19,6 +20,8 @@ export interface ScraperOptions {
  */
 export class MetricsScraper {
   private readonly latest = new Map<string, PodMetrics>()
+  /** Batch caps learned from the scrapes (per metrics address). */
+  readonly batchCaps = new BatchCaps()
   /** When each pod's vllm:generation_tokens_total last moved (hung-engine detection). */
   private readonly tokensMoved = new Map<string, number>()
   private timer: NodeJS.Timeout | undefined
@@ -66,6 +69,7 @@ export class MetricsScraper {
       if (live.has(addr)) continue
       this.latest.delete(addr)
       this.tokensMoved.delete(addr)
+      this.batchCaps.retain(live)
     }
     const targets = [...live]
     let next = 0
@@ -82,6 +86,7 @@ export class MetricsScraper {
           const m = parseVllmMetrics(text, at)
           if (m.generationTokens !== undefined && m.generationTokens !== this.latest.get(addr)?.generationTokens) this.tokensMoved.set(addr, at)
           this.latest.set(addr, m)
+          this.batchCaps.observe(addr, m)
         } catch (err) {
           this.logger.debug({ pod: addr, err: (err as Error).message }, 'metrics scrape failed')
         }

@@ -31,6 +31,8 @@ export interface Scenario {
   /** Uncached prompt tokens sent to each pod lately. */
   computedTokens?: Record<string, number>
   text?: string
+  /** Known batch caps per pod name. */
+  batchCaps?: Record<string, number>
   headers?: Record<string, string>
   user?: string
   model?: string
@@ -59,7 +61,8 @@ export function input(pods: readonly Pod[], s: Scenario = {}): RoutingInput {
       metrics: (p) => (s.metrics?.[p.name] ? { at: 0, ...s.metrics[p.name] } : undefined),
       perf: (p) => ({ ...basePerf, ...s.perf?.[p.name] }),
       routedTokensSince: (p) => s.routedTokens?.[p.name] ?? 0,
-      recentComputedTokens: (p) => s.computedTokens?.[p.name] ?? 0
+      recentComputedTokens: (p) => s.computedTokens?.[p.name] ?? 0,
+      batchCap: (p) => s.batchCaps?.[p.name]
     },
     random: s.random ?? Math.random
   }

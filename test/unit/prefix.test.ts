@@ -166,3 +166,19 @@ t.test('prefix keys are per model and adapter: two adapters with the same system
     t.ok(a)
   }
 })
+
+t.test('cache-aware knows when a batch is full: a hot prefix spills to a second pod when the wait for a slot exceeds recomputing it', async (t) => {
+  const s = cacheAwareStrategy(cfg)
+  const perf = { a: { prefillMsPerToken: 0.1, ttftMs: 50, e2eMs: 1000 }, b: { prefillMsPerToken: 0.1, ttftMs: 50, e2eMs: 1000 }, c: { prefillMsPerToken: 0.1, ttftMs: 50, e2eMs: 1000 } }
+  const hot = 'H'.repeat(4096) // ~1k tokens of shared system prompt: 100 ms to recompute
+  const home = decide(s, input(pods, { text: hot + 'q0', perf }))!.pod.name
+  // 16 running on the holder, all decoding: without a known cap it stays (prefill is the only queue)
+  const busy = { [home]: 20 }
+  const decodingOnly = { [home]: 0 }
+  t.equal(s.pick(input(pods, { text: hot + 'q1', perf, inflight: busy, prefilling: decodingOnly }))!.pod.name, home, 'cap unknown: stays with its cache')
+  // the same pod with a learned cap of 16: the 21st waits for 5 of the running to finish, ~5 × 1000/16 ms
+  const full = s.pick(input(pods, { text: hot + 'q2', perf, inflight: busy, prefilling: decodingOnly, batchCaps: { a: 16, b: 16, c: 16 } }))!
+  t.not(full.pod.name, home, 'batch full: spills to a pod with a free slot')
+  const nearlyFull = s.pick(input(pods, { text: hot + 'q3', perf, inflight: { [home]: 14 }, prefilling: decodingOnly, batchCaps: { a: 16, b: 16, c: 16 } }))!
+  t.equal(nearlyFull.pod.name, home, 'a free slot left: stays')
+})

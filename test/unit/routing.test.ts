@@ -1,6 +1,7 @@
 import t from 'tap'
 import { GatewayError } from '../../src/errors/catalogue.js'
 import { leastRequestStrategy } from '../../src/routing/least-request.js'
+import { BatchCaps, slotWaitMs } from '../../src/telemetry/batch-cap.js'
 import { DispatchLog } from '../../src/telemetry/dispatch-log.js'
 import { PodLoad } from '../../src/telemetry/pod-load.js'
 import { leastBusyTimeStrategy, leastGpuCacheStrategy, leastKvCacheStrategy, leastLatencyStrategy, throughputStrategy } from '../../src/routing/load-strategies.js'
@@ -208,4 +209,17 @@ t.test('mixes of every scoring strategy, prefix-cache and cache-aware included, 
       t.equal(again.pod.name, first.pod.name, `${spec}, tenant ${tenant}: the prefix part keeps the conversation on its pod`)
     }
   }
+})
+
+t.test('batch caps are learned from scrapes that show a queue, and least-latency counts the wait for a slot', async (t) => {
+  const caps = new BatchCaps()
+  caps.observe('p', { at: 0, running: 12, waiting: 0 })
+  t.equal(caps.get('p'), undefined, 'no queue: the batch was not full, nothing learned')
+  caps.observe('p', { at: 1, running: 16, waiting: 3 })
+  caps.observe('p', { at: 2, running: 9, waiting: 1 })
+  t.equal(caps.get('p'), 16, 'the most running while others waited')
+  t.equal(slotWaitMs(15, 16, 800), 0, 'a slot is free')
+  t.equal(slotWaitMs(20, 16, 800), 250, '5 ahead beyond the cap, 16 finishing per 800 ms')
+  const perf = { a: { tpotMs: 10, prefillTurnMs: 50, e2eMs: 1000 }, b: { tpotMs: 10, prefillTurnMs: 50, e2eMs: 1000 }, c: { tpotMs: 10, prefillTurnMs: 50, e2eMs: 1000 } }
+  t.equal(picked(leastLatencyStrategy.pick(input(pods, { perf, inflight: { a: 16, b: 17, c: 18 }, batchCaps: { a: 16, b: 32, c: 32 } }))), 'b', 'a is full: its next request waits for a slot')
 })
