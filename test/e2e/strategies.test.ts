@@ -126,3 +126,24 @@ t.test('cache-aware exact-token mode: matches on the pods\' token ids; falls bac
   t.match(res.headers.get('x-routing-reason'), /^cache-aware prefix=/)
   t.match(await (await fetch(`${fallback.url}/metrics`)).text(), /brixgate_tokenize_requests_total\{outcome="failed"\} 1/)
 })
+
+t.test('prefix keys per adapter through the gateway: two adapters sharing a system prompt do not share index entries', async (t) => {
+  const sims2 = await Promise.all([0, 1].map(() => startSim({ model: 'base', loras: ['lora-a', 'lora-b'], timeScale: 0 })))
+  const local = await startGateway({
+    discovery: { static: { models: [{ name: 'base', adapters: ['lora-a', 'lora-b'], endpoints: sims2.map((s, i) => ({ address: s.address, name: `pod-${i}` })) }] } },
+    routing: { explain: true, defaultStrategy: 'prefix-cache' }
+  })
+  t.teardown(async () => {
+    await local.close()
+    await Promise.all(sims2.map((s) => s.close()))
+  })
+  const system = 'You answer questions about the ACME product catalogue. '.repeat(30)
+  const send = async (model: string, q: string) => {
+    const res = await post(`${local.url}/v1/chat/completions`, { model, messages: [{ role: 'system', content: system }, { role: 'user', content: q }], max_tokens: 2 })
+    await res.arrayBuffer()
+    return res.headers.get('x-routing-reason') ?? ''
+  }
+  t.match(await send('lora-a', 'q1'), /no prefix match/)
+  t.match(await send('lora-a', 'q2'), /prefix match \d+\/\d+ blocks/, 'the same adapter matches its prompt')
+  t.match(await send('lora-b', 'q3'), /no prefix match/, 'another adapter does not: its KV cache is its own')
+})
