@@ -50,6 +50,13 @@ export function checkTargets(results: Results): string[] {
     const worse = [...byStrategy].filter(([, m]) => m.ttftP90 > 1.1 * base.ttftP90).map(([s, m]) => `${s} ${pct(m.ttftP90 / base.ttftP90 - 1)}`)
     lines.push(`| low-sharing at ${rate} req/s: strategies > 10 % worse than least-request | ${worse.length > 0 ? worse.join(', ') : 'none'} | none — ${verdict(worse.length === 0)} |`)
   }
+  for (const [rate, byStrategy] of results.get('hot-tenant') ?? []) {
+    const base = byStrategy.get('least-request')
+    const aware = byStrategy.get('cache-aware')
+    const prefix = byStrategy.get('prefix-cache')
+    if (!base || !aware) continue
+    lines.push(`| hot-tenant at ${rate} req/s: cache-aware vs least-request (${ms(base.ttftP90)})${prefix ? `, prefix-cache ${ms(prefix.ttftP90)}` : ''} | ${ms(aware.ttftP90)} (${(aware.ttftP90 / base.ttftP90).toFixed(2)}×) | ≤ 1.10× least-request — ${verdict(aware.ttftP90 <= 1.1 * base.ttftP90)} |`)
+  }
   for (const [rate, byStrategy] of results.get('heterogeneous') ?? []) {
     const base = byStrategy.get('least-request')
     if (!base) continue

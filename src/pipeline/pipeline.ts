@@ -17,6 +17,7 @@ import type { StrategyRegistry } from '../routing/registry.js'
 import type { PodStats, Strategy } from '../routing/strategy.js'
 import type { PerfTracker } from '../telemetry/perf.js'
 import type { PodLoad } from '../telemetry/pod-load.js'
+import { configuredCap } from '../telemetry/batch-cap.js'
 import { podStats } from '../telemetry/pod-stats.js'
 import type { MetricsScraper } from '../telemetry/scraper.js'
 import { attempt, type AttemptResult, type StreamAttempt, type UpstreamRequest } from './attempt.js'
@@ -89,7 +90,7 @@ export class InferencePipeline {
       fleetInflight: deps.fleetInflight,
       metrics: (p) => deps.scraper.get(p),
       perf: (p) => deps.perf.get(p),
-      batchCap: (p) => deps.scraper.batchCaps.get(p.metricsAddress)
+      batchCap: (p) => configuredCap(p.labels) ?? deps.scraper.batchCaps.get(p.metricsAddress)
     })
     this.routeDeps = { stats: this.stats, load: deps.load, perf: deps.perf, random: deps.random }
   }

@@ -3,7 +3,7 @@ import { parseRequest } from '../pipeline/parse.js'
 import { candidates, learn, route, type RouteDeps } from '../pipeline/route.js'
 import { routingRequest } from '../pipeline/routing-request.js'
 import type { Strategy } from '../routing/strategy.js'
-import { BatchCaps } from '../telemetry/batch-cap.js'
+import { BatchCaps, configuredCap } from '../telemetry/batch-cap.js'
 import { InflightTracker } from '../telemetry/inflight.js'
 import { PerfTracker } from '../telemetry/perf.js'
 import { PodLoad } from '../telemetry/pod-load.js'
@@ -78,7 +78,7 @@ export class VirtualCluster {
       fleetInflight: () => 0,
       metrics: (pod) => fresh(this.latest.get(pod.address), now(), opts.staleAfterMs),
       perf: (pod) => this.perf.get(pod),
-      batchCap: (pod) => this.batchCaps.get(pod.address)
+      batchCap: (pod) => configuredCap(pod.labels) ?? this.batchCaps.get(pod.address)
     })
     this.routeDeps = { stats, load: this.load, perf: this.perf, random: this.random }
     const adapters = opts.adapters ?? []

@@ -24,6 +24,15 @@ export class BatchCaps {
   }
 }
 
+/** Pod label that states the pod's batch cap (vLLM --max-num-seqs), overriding what is learned. */
+export const MAX_NUM_SEQS_LABEL = 'brixgate.io/max-num-seqs'
+
+/** The configured cap of a pod (its label), if it has a valid one. */
+export function configuredCap(labels: Readonly<Record<string, string>>): number | undefined {
+  const n = Number(labels[MAX_NUM_SEQS_LABEL])
+  return Number.isInteger(n) && n > 0 ? n : undefined
+}
+
 /**
  * How long a new request waits for a batch slot on a pod: with `open` requests there (this one
  * not counted) and a cap of `cap`, every request beyond the cap waits for one to finish; they

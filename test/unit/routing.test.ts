@@ -1,7 +1,7 @@
 import t from 'tap'
 import { GatewayError } from '../../src/errors/catalogue.js'
 import { leastRequestStrategy } from '../../src/routing/least-request.js'
-import { BatchCaps, slotWaitMs } from '../../src/telemetry/batch-cap.js'
+import { BatchCaps, configuredCap, slotWaitMs } from '../../src/telemetry/batch-cap.js'
 import { DispatchLog } from '../../src/telemetry/dispatch-log.js'
 import { PodLoad } from '../../src/telemetry/pod-load.js'
 import { leastBusyTimeStrategy, leastGpuCacheStrategy, leastKvCacheStrategy, leastLatencyStrategy, throughputStrategy } from '../../src/routing/load-strategies.js'
@@ -218,6 +218,8 @@ t.test('batch caps are learned from scrapes that show a queue, and least-latency
   caps.observe('p', { at: 1, running: 16, waiting: 3 })
   caps.observe('p', { at: 2, running: 9, waiting: 1 })
   t.equal(caps.get('p'), 16, 'the most running while others waited')
+  t.equal(configuredCap({ 'brixgate.io/max-num-seqs': '256' }), 256, 'a pod label states the cap')
+  t.equal(configuredCap({ 'brixgate.io/max-num-seqs': 'lots' }), undefined)
   t.equal(slotWaitMs(15, 16, 800), 0, 'a slot is free')
   t.equal(slotWaitMs(20, 16, 800), 250, '5 ahead beyond the cap, 16 finishing per 800 ms')
   const perf = { a: { tpotMs: 10, prefillTurnMs: 50, e2eMs: 1000 }, b: { tpotMs: 10, prefillTurnMs: 50, e2eMs: 1000 }, c: { tpotMs: 10, prefillTurnMs: 50, e2eMs: 1000 } }
