@@ -48,11 +48,15 @@ export async function* relay(s: StreamAttempt, opts: RelayOptions): AsyncGenerat
         yield KEEP_ALIVE
         continue
       }
-      pending = undefined
-      if (next.done) break
+      if (next.done) {
+        pending = undefined
+        break
+      }
       opts.onFirstByte()
       opts.onProgress()
       for (const b of s.relay.push(next.value)) yield b
+      // a chunk without a whole event yet: keep the comments coming until the first one
+      pending = s.relay.events === 0 ? s.rest.next() : undefined
     }
     for (;;) {
       const next = await (pending ?? s.rest.next())
