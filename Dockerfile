@@ -16,6 +16,8 @@ COPY package.json package-lock.json ./
 # the simulator's tokenizer (gpt-tokenizer, ~55 MB) is an optional dependency: not in the gateway image
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# the status page (/ui): its page and script; its libraries come from node_modules
+COPY ui ./ui
 RUN ln -s /app/dist/src/cli.js /usr/local/bin/brixgate && chmod +x /app/dist/src/cli.js
 USER node
 EXPOSE 8888

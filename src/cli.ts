@@ -7,7 +7,8 @@ import { createLogger, type Logger } from './observability/logger.js'
 const USAGE = `Usage:
   brixgate --config FILE [--host HOST] [--port PORT] [--log-level info]
                                                        run the gateway (or BRIXGATE_CONFIG=FILE)
-  brixgate demo [--port 8888]                          3 simulated vLLM pods + a gateway
+  brixgate demo [--port 8888] [--traffic 2]            3 simulated vLLM pods + a gateway, with N requests/s
+                                                       of background traffic (0: none); status page at /ui
   brixgate sim --port N --model NAME [--gpu a100] [--lora a,b] [--max-loras N] [--time-scale 1]
                                                        one simulated vLLM pod`
 
@@ -77,6 +78,7 @@ async function main(argv: string[]): Promise<void> {
       'max-loras': { type: 'string' },
       'time-scale': { type: 'string' },
       'log-level': { type: 'string' },
+      traffic: { type: 'string' },
       help: { type: 'boolean', short: 'h' }
     },
     strict: true
@@ -109,8 +111,10 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'demo') {
     const logger = createLogger(values['log-level'] ?? 'info')
     const { startDemo } = await simModule(() => import('./demo.js'))
-    const demo = await startDemo({ port: port ?? 8888, host: values.host ?? '127.0.0.1', logger })
-    announce(logger, demo.url, `brixgate demo listening on ${demo.url} (3 simulated pods: l4, a100, h100)`)
+    const traffic = values.traffic === undefined ? 2 : Number(values.traffic)
+    if (!Number.isFinite(traffic) || traffic < 0 || traffic > 50) fail(`--traffic must be a number of requests per second from 0 to 50, got "${values.traffic}"`)
+    const demo = await startDemo({ port: port ?? 8888, host: values.host ?? '127.0.0.1', logger, trafficPerSecond: traffic })
+    announce(logger, demo.url, `brixgate demo listening on ${demo.url} (3 simulated pods: l4, a100, h100); status page: ${demo.url}/ui`)
     onSignals(logger, () => demo.close())
     return
   }

@@ -24,6 +24,8 @@ import { InflightTracker } from './telemetry/inflight.js'
 import { PerfTracker } from './telemetry/perf.js'
 import { MetricsScraper } from './telemetry/scraper.js'
 import { PodLoad } from './telemetry/pod-load.js'
+import { StatusRecorder } from './observability/status.js'
+import { statusSnapshot } from './observability/status-snapshot.js'
 
 export interface GatewayOptions {
   logger: Logger
@@ -33,6 +35,8 @@ export interface GatewayOptions {
   defaultMetrics?: boolean
   /** Strategies besides the built-in ones (plugins, tests). */
   strategies?: readonly Strategy[]
+  /** Where the config came from (a file path, "demo"), shown on the status page. */
+  configSource?: string
 }
 
 export interface Gateway {
@@ -73,11 +77,13 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const scraper = new MetricsScraper(registry, { intervalMs: t.scrapeIntervalMs, timeoutMs: t.scrapeTimeoutMs, concurrency: t.scrapeConcurrency, staleAfterMs: t.staleAfterMs }, logger)
   const pools = new UpstreamPools({ headersTimeout: config.server.requestTimeoutMs, bodyTimeout: config.server.requestTimeoutMs })
   const load = new PodLoad(inflight, t.staleAfterMs)
+  const status = new StatusRecorder({ now: opts.clock })
   registry.onChange(() => {
     const addresses = new Set(registry.all().map((p) => p.address))
     pools.retain(addresses)
     load.retain(addresses)
     registry.outlier.retain(addresses)
+    status.retain(new Set(registry.all().map((p) => p.name)))
   })
   const metrics = new GatewayMetrics(registry, inflight, { defaultMetrics: opts.defaultMetrics })
   const k8sConfig = config.discovery.kubernetes
@@ -101,9 +107,20 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const fleet = store instanceof RedisLimitStore && t.fleetSyncMs > 0 ? new FleetInflight(store.redis, inflight, t.fleetSyncMs, logger) : undefined
   const auth = new Authenticator(config.auth)
   const retryBudget = new RetryBudget(config.upstream.retry.budgetPercent)
-  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random })
+  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random, status })
   const drain = new ResponseDrain()
-  const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger, drain })
+  const startedAt = Date.now()
+  const snapshot = () =>
+    statusSnapshot({
+      registry,
+      scraper,
+      perf,
+      inflight,
+      recorder: status,
+      startedAt,
+      config: () => ({ generation: 1, loadedAt: startedAt, source: opts.configSource ?? 'config', defaultStrategy: config.routing.defaultStrategy })
+    })
+  const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger, drain, status: snapshot })
   const health = new PodHealthLoop(registry, pools, inflight, metrics, logger, {
     intervalMs: 250,
     probeTimeoutMs: 1000,

@@ -11,6 +11,8 @@ export interface LimiterMetrics {
 /** An admitted request: headers to send and the settlement to run when it ends. */
 export interface Admission {
   headers: Record<string, string>
+  /** The user's window after admission (tokens updated by settle); absent when the store failed open. */
+  window?: { requests: number; tokens: number; rpm: number; tpm: number }
   /** Records actual usage (undefined = keep the reservation); resolves headers for x-update-tpm. */
   settle(tokens: number | undefined): Promise<Record<string, string>>
 }
@@ -91,11 +93,14 @@ export class Limiter {
       throw new GatewayError(result.reason === 'rpm' ? 'rpm_exceeded' : 'tpm_exceeded', detail, { headers })
     }
     const state = result
+    const window = { requests: state.requests, tokens: state.tokens, rpm: state.limits.rpm, tpm: state.limits.tpm }
     return {
       headers: { ...rateLimitHeaders(state), 'x-update-rpm': String(state.requests) },
+      window,
       settle: async (tokens): Promise<Record<string, string>> => {
         try {
           const settled = await this.store.settle(user, id, tokens ?? reserveTokens, this.clock())
+          window.tokens = settled.tokens
           return {
             'x-update-tpm': String(settled.tokens),
             'x-ratelimit-remaining-tokens': String(Math.max(0, state.limits.tpm - settled.tokens)),

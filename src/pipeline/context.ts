@@ -30,6 +30,8 @@ export interface Timings {
   upstreamHeaders?: number
   /** The commit point: the pod's first real answer (last attempt). */
   committed?: number
+  /** A stream's first byte went to the client. */
+  firstByte?: number
 }
 
 /**
@@ -54,6 +56,8 @@ export class RequestContext {
   routing?: RoutingRequest
   /** The pod of the current (or last) attempt and its load ticket. */
   pod?: Pod
+  /** Why the strategy chose the pod (its explanation). */
+  reason?: string
   ticket?: LoadTicket
   /** Pods tried so far (ids), other pods tried before the answer, resets seen. */
   readonly tried = new Set<string>()

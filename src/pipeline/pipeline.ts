@@ -27,6 +27,7 @@ import { endpointPaths, parseRequest, upstreamBody } from './parse.js'
 import { relay, type RelayOutcome } from './relay.js'
 import { candidates, learn, retract, route, untried, usageFacts, type RouteDeps, type Routed } from './route.js'
 import { routingRequest } from './routing-request.js'
+import type { StatusRecorder } from '../observability/status.js'
 
 export interface PipelineDeps {
   config: Config
@@ -46,6 +47,8 @@ export interface PipelineDeps {
   logger: Logger
   retryBudget: RetryBudget
   random: () => number
+  /** The status page's record of finished requests (optional: the pipeline works without it). */
+  status?: StatusRecorder
 }
 
 /**
@@ -239,6 +242,7 @@ export class InferencePipeline {
     const { decision } = routed
     const pod = decision.pod
     ctx.pod = pod
+    ctx.reason = decision.reason
     ctx.ticket = routed.ticket
     ctx.timings.routed = ctx.elapsed()
     if (deps.load.inflight.get(pod.address) === 1) deps.registry.outlier.becameBusy(pod.address)
@@ -314,6 +318,7 @@ export class InferencePipeline {
     let cut: GatewayError | undefined
     let firstByteAt: number | undefined
     const firstByte = () => {
+      if (firstByteAt === undefined) ctx.timings.firstByte = ctx.elapsed()
       firstByteAt ??= performance.now()
       routed.ticket.firstByte()
     }
@@ -383,6 +388,7 @@ export class InferencePipeline {
     deps.metrics.duration.observe({ endpoint: ctx.endpoint, stream: ctx.stream ? 'true' : 'false' }, seconds)
     // the gateway's own time before the pod got the request (identify, parse, admit, route; retries included)
     if (ctx.timings.sent !== undefined) deps.metrics.gatewayOverhead.observe(ctx.timings.sent / 1000)
+    if (deps.status) this.recordStatus(deps.status, ctx, seconds)
     if (deps.config.server.accessLog) {
       deps.logger.info(
         {
@@ -401,6 +407,28 @@ export class InferencePipeline {
         'request'
       )
     }
+  }
+
+  private recordStatus(status: StatusRecorder, ctx: RequestContext, seconds: number): void {
+    const t = ctx.timings
+    const firstByte = t.firstByte ?? t.upstreamHeaders
+    status.record({
+      at: status.now(),
+      requestId: ctx.id,
+      model: ctx.model ?? '',
+      user: ctx.user,
+      strategy: ctx.strategy?.name ?? '',
+      pod: ctx.pod?.name,
+      reason: ctx.reason,
+      status: ctx.status,
+      stream: ctx.stream,
+      retries: ctx.retries,
+      tokens: ctx.tokens,
+      ms: Math.round(seconds * 10000) / 10,
+      ttftMs: firstByte !== undefined && t.sent !== undefined ? Math.round((firstByte - t.sent) * 10) / 10 : undefined
+    })
+    const w = ctx.admission?.window
+    if (ctx.user !== undefined && w) status.user(ctx.user, w)
   }
 
   private async fail(ctx: RequestContext, err: unknown): Promise<PipelineResponse> {

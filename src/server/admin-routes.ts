@@ -1,15 +1,13 @@
-import { timingSafeEqual, createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { z } from 'zod'
 import { GatewayError } from '../errors/catalogue.js'
 import type { Limiter } from '../limits/limiter.js'
 import type { UserRecord } from '../limits/types.js'
+import { adminTokenCheck } from './admin-auth.js'
 import { sendGatewayError } from './errors.js'
 
 const userSchema = z.strictObject({ name: z.string().min(1).max(256), rpm: z.number().int().positive(), tpm: z.number().int().positive() })
 const nameSchema = z.strictObject({ name: z.string().min(1).max(256) })
-
-const digest = (s: string) => createHash('sha256').update(s).digest()
 
 /** The raw request body as JSON (bodies reach routes as bytes). */
 function jsonOf(body: unknown): unknown {
@@ -36,10 +34,9 @@ function parseJson<T>(schema: z.ZodType<T>, body: unknown): T {
  * every replica sees them on its next request.
  */
 export function registerAdminRoutes(app: FastifyInstance, token: string, limiter: Limiter): void {
-  const expected = digest(token)
+  const authorized = adminTokenCheck(token)
   const guard = async (req: FastifyRequest) => {
-    const m = /^Bearer\s+(.+)$/i.exec(String(req.headers.authorization ?? ''))
-    if (!m || !timingSafeEqual(digest(m[1].trim()), expected)) throw new GatewayError('admin_unauthorized')
+    if (!authorized(req.headers.authorization)) throw new GatewayError('admin_unauthorized')
   }
   const store = limiter.store
 

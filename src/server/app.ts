@@ -12,6 +12,8 @@ import { requestIdFrom } from '../pipeline/request-id.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { REFUSED, clientErrorHandler, fastifyErrorToGateway, limitConnectionsPerClient, sendGatewayError } from './errors.js'
 import { ResponseDrain } from './drain.js'
+import { registerUiRoutes } from './ui-routes.js'
+import type { StatusSnapshot } from '../observability/status-snapshot.js'
 
 export interface AppDeps {
   config: Config
@@ -23,6 +25,8 @@ export interface AppDeps {
   logger: Logger
   /** Counts responses still being written (graceful shutdown waits for them). */
   drain: ResponseDrain
+  /** The status page's data (GET /ui, GET /admin/status). */
+  status: () => StatusSnapshot
 }
 
 /** Reads and drops up to `maxBytes` of a request body nobody will use, then stops reading. */
@@ -103,6 +107,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
     reply.header('content-type', deps.metrics.registry.contentType)
     return deps.metrics.registry.metrics()
   })
+
+  for (const p of registerUiRoutes(app, { adminToken: config.admin.token, status: deps.status })) known('GET', p)
 
   if (config.admin.token) {
     registerAdminRoutes(app, config.admin.token, deps.limiter)

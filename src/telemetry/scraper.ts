@@ -24,6 +24,8 @@ export class MetricsScraper {
   readonly batchCaps = new BatchCaps()
   /** When each pod's vllm:generation_tokens_total last moved (hung-engine detection). */
   private readonly tokensMoved = new Map<string, number>()
+  /** Generated tokens per second between the last two scrapes (status page). */
+  private readonly tokenRates = new Map<string, number>()
   private timer: NodeJS.Timeout | undefined
   private readonly now: () => number
   private stopped = false
@@ -44,6 +46,11 @@ export class MetricsScraper {
   /** When the pod's generation-token counter was last seen to move, or undefined. */
   tokensMovedAt(metricsAddress: string): number | undefined {
     return this.tokensMoved.get(metricsAddress)
+  }
+
+  /** Generated tokens per second between the pod's last two scrapes, or undefined. */
+  tokensPerSecond(metricsAddress: string): number | undefined {
+    return this.tokenRates.get(metricsAddress)
   }
 
   start(): void {
@@ -69,6 +76,7 @@ export class MetricsScraper {
       if (live.has(addr)) continue
       this.latest.delete(addr)
       this.tokensMoved.delete(addr)
+      this.tokenRates.delete(addr)
       this.batchCaps.retain(live)
     }
     const targets = [...live]
@@ -84,7 +92,11 @@ export class MetricsScraper {
           const text = await res.body.text()
           if (res.statusCode !== 200) continue
           const m = parseVllmMetrics(text, at)
-          if (m.generationTokens !== undefined && m.generationTokens !== this.latest.get(addr)?.generationTokens) this.tokensMoved.set(addr, at)
+          const prev = this.latest.get(addr)
+          if (m.generationTokens !== undefined && m.generationTokens !== prev?.generationTokens) this.tokensMoved.set(addr, at)
+          if (m.generationTokens !== undefined && prev?.generationTokens !== undefined && at > prev.at) {
+            this.tokenRates.set(addr, Math.max(0, m.generationTokens - prev.generationTokens) / ((at - prev.at) / 1000))
+          }
           this.latest.set(addr, m)
           this.batchCaps.observe(addr, m)
         } catch (err) {

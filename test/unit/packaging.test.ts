@@ -17,3 +17,10 @@ t.test('gpt-tokenizer is optional, imported only by the simulator, and omitted f
   const runtime = readFileSync(join(root, 'Dockerfile'), 'utf8').split(/^FROM /m).pop() ?? ''
   t.match(runtime, /npm ci --omit=dev --omit=optional/)
 })
+
+t.test('the status page ships: ui/ in the npm package and the image, its libraries as runtime dependencies', async (t) => {
+  t.ok((pkg.files as unknown as string[]).includes('ui'))
+  const runtime = readFileSync(join(root, 'Dockerfile'), 'utf8').split(/^FROM /m).pop() ?? ''
+  t.match(runtime, /^COPY ui \.\/ui$/m)
+  for (const lib of ['htm', 'uplot']) t.ok(pkg.dependencies[lib], `${lib} is a dependency`)
+})
