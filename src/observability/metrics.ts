@@ -21,6 +21,11 @@ export class GatewayMetrics {
   readonly poisonRequests: Counter
   readonly streamsCut: Counter<'reason'>
   readonly gatewayOverhead: Histogram
+  readonly configGeneration: Gauge
+  readonly configReloads: Counter<'outcome'>
+  readonly stepAdmit: { observe(seconds: number): void }
+  readonly stepRoute: { observe(seconds: number): void }
+  readonly stepConnect: { observe(seconds: number): void }
 
   constructor(registry: PodRegistry, inflight: InflightTracker, opts: { defaultMetrics?: boolean } = {}) {
     const r = this.registry
@@ -63,6 +68,20 @@ export class GatewayMetrics {
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
       registers: [r]
     })
+    const steps = new Histogram({
+      name: 'brixgate_gateway_step_seconds',
+      help: "Time in each of the gateway's own steps: admit (identify, parse, limits), route (decision, tokenize), connect (pool wait and TCP connect until the request was written to the pod).",
+      labelNames: ['step'],
+      buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
+      registers: [r]
+    })
+    // children resolved once: a label lookup per request costs on the hot path
+    this.stepAdmit = steps.labels('admit')
+    this.stepRoute = steps.labels('route')
+    this.stepConnect = steps.labels('connect')
+    this.configGeneration = new Gauge({ name: 'brixgate_config_generation', help: 'The config generation in use: 1 at start, +1 for every reload applied.', registers: [r] })
+    this.configGeneration.set(1)
+    this.configReloads = new Counter({ name: 'brixgate_config_reloads_total', help: 'Config reloads (SIGHUP, file watch) by outcome (applied, rejected).', labelNames: ['outcome'], registers: [r] })
     this.storeErrors = new Counter({ name: 'brixgate_rate_limit_store_errors_total', help: 'Rate-limit store failures.', labelNames: ['op'], registers: [r] })
     new Gauge({
       name: 'brixgate_pod_inflight_requests',

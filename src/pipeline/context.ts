@@ -32,6 +32,10 @@ export interface Timings {
   committed?: number
   /** A stream's first byte went to the client. */
   firstByte?: number
+  /** The last attempt's headers were written to the pod's socket (after pool wait and connect). */
+  upstreamWritten?: number
+  /** Time spent in attempts that failed over to another pod (the pods' time, not the gateway's). */
+  failoverMs: number
 }
 
 /**
@@ -46,7 +50,7 @@ export class RequestContext {
   readonly abort = new AbortFlag()
   /** Response headers gathered on the way (request-id, strategy, pod, limits...). */
   readonly headers: Record<string, string | string[]>
-  readonly timings: Timings = {}
+  readonly timings: Timings = { failoverMs: 0 }
   user?: string
   strategy?: Strategy
   parsed?: ParsedRequest

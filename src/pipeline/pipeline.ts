@@ -21,13 +21,14 @@ import { configuredCap } from '../telemetry/batch-cap.js'
 import { podStats } from '../telemetry/pod-stats.js'
 import type { MetricsScraper } from '../telemetry/scraper.js'
 import { attempt, type AttemptResult, type StreamAttempt, type UpstreamRequest } from './attempt.js'
-import { RequestContext, type InboundRequest, type PipelineResponse } from './context.js'
+import { RequestContext, type InboundRequest, type PipelineResponse, type Timings } from './context.js'
 import type { Authenticator } from './identify.js'
 import { endpointPaths, parseRequest, upstreamBody } from './parse.js'
 import { relay, type RelayOutcome } from './relay.js'
 import { candidates, learn, retract, route, untried, usageFacts, type RouteDeps, type Routed } from './route.js'
 import { routingRequest } from './routing-request.js'
 import type { StatusRecorder } from '../observability/status.js'
+import type { UpstreamSendTimes } from '../proxy/send-times.js'
 
 export interface PipelineDeps {
   config: Config
@@ -49,6 +50,8 @@ export interface PipelineDeps {
   random: () => number
   /** The status page's record of finished requests (optional: the pipeline works without it). */
   status?: StatusRecorder
+  /** When each attempt's headers reached the pod's socket (server-timing `connect`); optional. */
+  sendTimes?: UpstreamSendTimes
 }
 
 /**
@@ -208,12 +211,15 @@ export class InferencePipeline {
         },
         onProgress: () => deps.registry.outlier.progress(pod.address)
       })
+      const written = deps.sendTimes?.take(ctx.id)
+      ctx.timings.upstreamWritten = written === undefined ? undefined : written - ctx.started
       const cause = failureOf(result)
       if (cause === undefined && result.kind !== 'failed') {
         deps.registry.reportSuccess(pod.address)
         return this.commit(ctx, routed, result, sentAt)
       }
       retract(strategy, routed)
+      ctx.timings.failoverMs += performance.now() - sentAt
       ctx.tried.add(pod.id)
       if (cause === undefined) throw new GatewayError('internal', 'attempt failed without a cause')
       this.podFailed(ctx, pod, cause)
@@ -277,16 +283,14 @@ export class InferencePipeline {
 
   // ── commit: the pod's first real answer; status and headers go to the client now
 
-  private commitHeaders(ctx: RequestContext, sentAt: number): void {
+  private commitHeaders(ctx: RequestContext): void {
     ctx.timings.committed = ctx.elapsed()
     if (ctx.retries > 0) ctx.headers['x-retry-count'] = String(ctx.retries)
-    const t = ctx.timings
-    const gateway = (t.sent ?? 0) - (t.admitted ?? 0)
-    ctx.headers['server-timing'] = `admit;dur=${ms(t.admitted)}, route;dur=${ms(gateway)}, upstream;dur=${ms(performance.now() - sentAt)}`
+    ctx.headers['server-timing'] = serverTiming(ctx.timings)
   }
 
   private async commit(ctx: RequestContext, routed: Routed, result: Exclude<AttemptResult, { kind: 'failed' }>, sentAt: number): Promise<PipelineResponse> {
-    this.commitHeaders(ctx, sentAt)
+    this.commitHeaders(ctx)
     if (result.kind === 'stream') return this.relayStream(ctx, routed, result, sentAt)
     const { status } = result
     if (status < 200 || status >= 300) {
@@ -387,7 +391,15 @@ export class InferencePipeline {
     deps.metrics.requests.inc({ model: ctx.model ?? '', endpoint: ctx.endpoint, status: String(status), strategy: strategyLabel(ctx.strategy) })
     deps.metrics.duration.observe({ endpoint: ctx.endpoint, stream: ctx.stream ? 'true' : 'false' }, seconds)
     // the gateway's own time before the pod got the request (identify, parse, admit, route; retries included)
-    if (ctx.timings.sent !== undefined) deps.metrics.gatewayOverhead.observe(ctx.timings.sent / 1000)
+    const t = ctx.timings
+    if (t.sent !== undefined) {
+      deps.metrics.gatewayOverhead.observe((t.sent - t.failoverMs) / 1000)
+      if (t.admitted !== undefined) {
+        deps.metrics.stepAdmit.observe(t.admitted / 1000)
+        deps.metrics.stepRoute.observe((t.sent - t.admitted - t.failoverMs) / 1000)
+      }
+      if (t.upstreamWritten !== undefined) deps.metrics.stepConnect.observe(Math.max(0, t.upstreamWritten - t.sent) / 1000)
+    }
     if (deps.status) this.recordStatus(deps.status, ctx, seconds)
     if (deps.config.server.accessLog) {
       deps.logger.info(
@@ -445,6 +457,24 @@ export class InferencePipeline {
     this.finish(ctx, gwErr.status)
     return { status: gwErr.status, headers, body: Buffer.from(JSON.stringify(gwErr.body())) }
   }
+}
+
+/**
+ * The `server-timing` header (ms): admit = arrival → limits passed; route = admitted → sent to the
+ * pod that answered, failed attempts left out; failover = time in attempts that failed over;
+ * connect = sent → written to the pod's socket (pool wait, TCP connect); first-byte = sent → the
+ * pod's first answer; gateway = the gateway's own time before the pod got the request (admit +
+ * route). Browsers' devtools and most tracing tools read it.
+ */
+export function serverTiming(t: Timings): string {
+  const parts: string[] = []
+  if (t.admitted !== undefined) parts.push(`admit;dur=${ms(t.admitted)}`)
+  if (t.sent !== undefined && t.admitted !== undefined) parts.push(`route;dur=${ms(t.sent - t.admitted - t.failoverMs)}`)
+  if (t.failoverMs > 0) parts.push(`failover;dur=${ms(t.failoverMs)}`)
+  if (t.upstreamWritten !== undefined && t.sent !== undefined) parts.push(`connect;dur=${ms(Math.max(0, t.upstreamWritten - t.sent))}`)
+  if (t.sent !== undefined && t.committed !== undefined) parts.push(`first-byte;dur=${ms(t.committed - t.sent)}`)
+  if (t.sent !== undefined) parts.push(`gateway;dur=${ms(t.sent - t.failoverMs)}`)
+  return parts.join(', ')
 }
 
 /** Why an attempt's answer must not be the client's, when another pod may still do better. */
