@@ -8,8 +8,8 @@ const chat = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'h
 const entries = (header: string | null) => Object.fromEntries(String(header).split(', ').map((e) => { const [name, dur] = e.split(';dur='); return [name, Number(dur)] }))
 
 t.test('server-timing names admit, route, connect, first-byte and gateway; a failover shows apart', async (t) => {
-  const slow = await startPod((_req, res) => setTimeout(() => answerJson(res, 'slow'), 60))
-  const broken = await startPod((_req, res) => setTimeout(() => res.writeHead(503).end('{}'), 30))
+  const slow = await startPod((_req, res) => void setTimeout(() => answerJson(res, 'slow'), 60))
+  const broken = await startPod((_req, res) => void setTimeout(() => res.writeHead(503).end('{}'), 30))
   t.teardown(() => Promise.all([slow.close(), broken.close()]))
   const gw = await startGateway({ discovery: { static: { models: [{ name: 'm', endpoints: [slow.address] }, { name: 'n', endpoints: [broken.address, slow.address] }] } } })
   t.teardown(gw.close)
