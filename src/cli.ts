@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfigFile } from './config/load.js'
+import { ConfigReloader } from './config/reloader.js'
+import type { Config } from './config/schema.js'
 import { createGateway } from './gateway.js'
 import { createLogger, type Logger } from './observability/logger.js'
 
@@ -122,14 +124,23 @@ async function main(argv: string[]): Promise<void> {
   if (command !== 'serve') fail(`unknown command "${command}"\n${USAGE}`)
   const file = values.config ?? process.env.BRIXGATE_CONFIG
   if (!file) fail(`no config file: pass --config FILE or set BRIXGATE_CONFIG (or try "brixgate demo")\n${USAGE}`)
+  const overrides = (c: Config) => {
+    if (values.host) c.server.host = values.host
+    if (port !== undefined) c.server.port = port
+  }
   const config = loadConfigFile(file)
-  if (values.host) config.server.host = values.host
-  if (port !== undefined) config.server.port = port
+  overrides(config)
   const logger = createLogger(values['log-level'] ?? config.server.logLevel)
-  const gateway = await createGateway(config, { logger, defaultMetrics: true })
+  const gateway = await createGateway(config, { logger, defaultMetrics: true, configSource: file })
   const url = await gateway.listen()
   announce(logger, url, `brixgate listening on ${url}`)
-  onSignals(logger, () => gateway.close())
+  // SIGHUP reloads the file; server.watchConfig reloads it when it changes
+  const reloader = new ConfigReloader(file, gateway, logger, overrides).onSignal()
+  if (config.server.watchConfig) reloader.watch()
+  onSignals(logger, () => {
+    reloader.stop()
+    return gateway.close()
+  })
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {

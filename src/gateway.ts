@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/schema.js'
 import { PodRegistry } from './discovery/registry.js'
 import { AdapterPoller } from './discovery/adapter-poller.js'
-import { loadStaticDiscovery } from './discovery/static.js'
+import { loadStaticDiscovery, reloadStaticDiscovery } from './discovery/static.js'
+import { planReload } from './config/reload.js'
 import { Limiter } from './limits/limiter.js'
 import { MemoryLimitStore } from './limits/memory-store.js'
 import { ModelRpsLimiter } from './limits/model-rps.js'
@@ -45,6 +46,16 @@ export interface Gateway {
   registry: PodRegistry
   inflight: InflightTracker
   limiter: Limiter
+  /** The config generation in use (1 at start, +1 per applied reload). */
+  readonly generation: number
+  /**
+   * Applies a new, already validated config to the next requests: routing, limits, users, API
+   * keys, static pods, retries and timeouts. Streams in progress are not touched. Restart-only
+   * settings keep their old values and are listed in `restartNeeded`.
+   */
+  reload(next: Config, source?: string): ReloadResult
+  /** Counts a reload that failed validation (the reloader logs it); the config stays as it is. */
+  reloadRejected(): void
   /** Listens on config.server host/port; resolves the URL. */
   listen(): Promise<string>
   /**
@@ -53,6 +64,12 @@ export interface Gateway {
    * one error event).
    */
   close(): Promise<{ streamsCut: number }>
+}
+
+export interface ReloadResult {
+  generation: number
+  changed: string[]
+  restartNeeded: string[]
 }
 
 function createStore(config: Config, logger: Logger): { store: LimitStore; ready: Promise<void> } {
@@ -70,8 +87,12 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const registry = new PodRegistry({ now: opts.clock, outlier: config.upstream.outlier })
   if (config.discovery.static) loadStaticDiscovery(registry, config.discovery.static.models)
 
-  const strategies = new StrategyRegistry([...builtinStrategies(config.routing), ...(opts.strategies ?? [])])
-  strategies.resolve(config.routing.defaultStrategy)
+  const buildStrategies = (routing: Config['routing']) => {
+    const s = new StrategyRegistry([...builtinStrategies(routing), ...(opts.strategies ?? [])])
+    s.resolve(routing.defaultStrategy) // an unknown default is a config error, at start and on reload
+    return s
+  }
+  let strategies = buildStrategies(config.routing)
   const inflight = new InflightTracker()
   const perf = new PerfTracker()
   const t = config.telemetry
@@ -102,16 +123,15 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
     rejected: (reason) => metrics.rateLimited.inc({ reason }),
     storeError: (op) => metrics.storeErrors.inc({ op })
   }, opts.clock)
-  const modelRps = new ModelRpsLimiter(
-    new Map((config.discovery.static?.models ?? []).filter((m) => m.requestsPerSecond).map((m) => [m.name, m.requestsPerSecond as number])),
-    opts.clock
-  )
+  const modelRpsLimits = (c: Config) => new Map((c.discovery.static?.models ?? []).filter((m) => m.requestsPerSecond).map((m) => [m.name, m.requestsPerSecond as number]))
+  const modelRps = new ModelRpsLimiter(modelRpsLimits(config), opts.clock)
   const fleet = store instanceof RedisLimitStore && t.fleetSyncMs > 0 ? new FleetInflight(store.redis, inflight, t.fleetSyncMs, logger) : undefined
   const auth = new Authenticator(config.auth)
   const retryBudget = new RetryBudget(config.upstream.retry.budgetPercent)
   const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random, status, sendTimes })
   const drain = new ResponseDrain()
   const startedAt = Date.now()
+  const live = { config, generation: 1, loadedAt: startedAt, source: opts.configSource ?? 'config' }
   const snapshot = () =>
     statusSnapshot({
       registry,
@@ -120,9 +140,9 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
       inflight,
       recorder: status,
       startedAt,
-      config: () => ({ generation: 1, loadedAt: startedAt, source: opts.configSource ?? 'config', defaultStrategy: config.routing.defaultStrategy })
+      config: () => ({ generation: live.generation, loadedAt: live.loadedAt, source: live.source, defaultStrategy: live.config.routing.defaultStrategy })
     })
-  const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger, drain, status: snapshot })
+  const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger, drain, status: snapshot, configGeneration: () => live.generation })
   const health = new PodHealthLoop(registry, pools, inflight, metrics, logger, {
     intervalMs: 250,
     probeTimeoutMs: 1000,
@@ -138,6 +158,32 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
     registry,
     inflight,
     limiter,
+    get generation() {
+      return live.generation
+    },
+    reload(next, source) {
+      const plan = planReload(live.config, next)
+      const c = plan.config
+      // build everything that can fail first: a reload applies whole or not at all
+      const nextStrategies = plan.changed.includes('routing') ? buildStrategies(c.routing) : strategies
+      auth.reconfigure(c.auth)
+      limiter.reconfigure(c.rateLimit)
+      modelRps.setLimits(modelRpsLimits(c))
+      retryBudget.setPercent(c.upstream.retry.budgetPercent)
+      if (plan.changed.includes('discovery')) reloadStaticDiscovery(registry, live.config.discovery.static?.models ?? [], c.discovery.static?.models ?? [])
+      strategies = nextStrategies
+      pipeline.reconfigure({ config: c, strategies })
+      live.config = c
+      live.generation++
+      live.loadedAt = Date.now()
+      if (source) live.source = source
+      metrics.configGeneration.set(live.generation)
+      metrics.configReloads.inc({ outcome: 'applied' })
+      return { generation: live.generation, changed: plan.changed, restartNeeded: plan.restartNeeded }
+    },
+    reloadRejected() {
+      metrics.configReloads.inc({ outcome: 'rejected' })
+    },
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port })
       // Discovery runs in the background: /readyz says when it has synced.

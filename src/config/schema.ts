@@ -38,7 +38,9 @@ const server = z.strictObject({
   maxConnectionsPerClient: z.number().int().min(0).default(0),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** One info line per request (id, model, user, strategy, pod, status, tokens, durations). */
-  accessLog: z.boolean().default(true)
+  accessLog: z.boolean().default(true),
+  /** Reload the config file when it changes (SIGHUP always reloads). */
+  watchConfig: z.boolean().default(false)
 })
 
 /** SPEC §11: failover before the first byte and pod health. */

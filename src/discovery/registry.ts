@@ -68,6 +68,10 @@ export class PodRegistry {
     this.dirty = true
   }
 
+  undeclareModel(model: string): void {
+    if (this.declared.delete(model)) this.dirty = true
+  }
+
   upsert(pod: Pod): void {
     this.pods.set(pod.id, pod)
     this.changed()

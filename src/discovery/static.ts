@@ -25,6 +25,22 @@ export function staticPods(models: readonly StaticModel[]): Pod[] {
   return pods
 }
 
+/** Replaces the static pods and models with a reloaded config's; pods kept keep their health state. */
+export function reloadStaticDiscovery(registry: PodRegistry, before: readonly StaticModel[], after: readonly StaticModel[]): void {
+  const next = staticPods(after)
+  const keep = new Set(next.map((p) => p.id))
+  for (const pod of registry.all()) if (pod.source === 'static' && !keep.has(pod.id)) registry.remove(pod.id)
+  const names = (models: readonly StaticModel[]) => new Set(models.flatMap((m) => [m.name, ...(m.adapters ?? [])]))
+  const still = names(after)
+  for (const name of names(before)) if (!still.has(name)) registry.undeclareModel(name)
+  for (const name of still) registry.declareModel(name)
+  for (const pod of next) registry.upsert(pod)
+  if (after.length > 0) {
+    registry.expectSource('static')
+    registry.markSynced('static')
+  }
+}
+
 export function loadStaticDiscovery(registry: PodRegistry, models: readonly StaticModel[]): void {
   registry.expectSource('static')
   for (const model of models) {

@@ -41,15 +41,21 @@ export function rateLimitHeaders(state: WindowState): Record<string, string> {
  * and what to do when the store fails (`onStoreError`).
  */
 export class Limiter {
-  private readonly configUsers: Map<string, Limits>
+  private configUsers: Map<string, Limits>
 
   constructor(
     readonly store: LimitStore,
-    private readonly config: Config['rateLimit'],
+    private config: Config['rateLimit'],
     private readonly logger: Logger,
     private readonly metrics: LimiterMetrics,
     private readonly clock: () => number = Date.now
   ) {
+    this.configUsers = new Map(config.users.map((u) => [u.name, { rpm: u.rpm, tpm: u.tpm }]))
+  }
+
+  /** Users, default limits and policies for the next request (config reload; the store stays). */
+  reconfigure(config: Config['rateLimit']): void {
+    this.config = config
     this.configUsers = new Map(config.users.map((u) => [u.name, { rpm: u.rpm, tpm: u.tpm }]))
   }
 

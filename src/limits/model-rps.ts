@@ -5,7 +5,13 @@
 export class ModelRpsLimiter {
   private readonly logs = new Map<string, number[]>()
 
-  constructor(private readonly limits: ReadonlyMap<string, number>, private readonly clock: () => number = Date.now) {}
+  constructor(private limits: ReadonlyMap<string, number>, private readonly clock: () => number = Date.now) {}
+
+  /** New per-model limits (config reload); logs of models still limited are kept. */
+  setLimits(limits: ReadonlyMap<string, number>): void {
+    this.limits = limits
+    for (const model of this.logs.keys()) if (!limits.has(model)) this.logs.delete(model)
+  }
 
   /** True when the request may go; records it. */
   tryAcquire(model: string): boolean {

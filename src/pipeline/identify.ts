@@ -12,9 +12,14 @@ export interface Identity {
 
 /** Maps gateway API keys to users; keys are compared by SHA-256 digest in constant time. */
 export class Authenticator {
-  private readonly keys: { digest: Buffer; user: string }[]
+  private keys: { digest: Buffer; user: string }[] = []
 
   constructor(auth: Config['auth']) {
+    this.reconfigure(auth)
+  }
+
+  /** New keys for the next request (config reload). */
+  reconfigure(auth: Config['auth']): void {
     this.keys = auth.apiKeys.map((k) => ({ digest: 'key' in k ? sha256(k.key) : Buffer.from(k.keySha256, 'hex'), user: k.user }))
   }
 

@@ -90,7 +90,7 @@ export class InferencePipeline {
   /** Streams being relayed, with how to cut each one (shutdown). */
   private readonly openStreams = new Map<RequestContext, (reason: GatewayError) => void>()
 
-  constructor(private readonly deps: PipelineDeps) {
+  constructor(private deps: PipelineDeps) {
     this.stats = podStats({
       load: deps.load,
       fleetInflight: deps.fleetInflight,
@@ -99,6 +99,14 @@ export class InferencePipeline {
       batchCap: (p) => configuredCap(p.labels) ?? deps.scraper.batchCaps.get(p.metricsAddress)
     })
     this.routeDeps = { stats: this.stats, load: deps.load, perf: deps.perf, random: deps.random }
+  }
+
+  /**
+   * A reloaded config (and strategies, when routing changed) for the next request. Requests in
+   * progress keep what they started with: their strategy, upstream request and stream relay.
+   */
+  reconfigure(change: { config: Config; strategies: StrategyRegistry }): void {
+    this.deps = { ...this.deps, ...change }
   }
 
   /** The context of a request that just arrived (the edge raises its abort flag when the client goes). */

@@ -7,12 +7,16 @@ export class RetryBudget {
   private readonly buckets: { second: number; requests: number; retries: number }[]
 
   constructor(
-    private readonly percent: number,
+    private percent: number,
     private readonly windowSeconds = 10,
     private readonly minRetries = 3,
     private readonly now: () => number = Date.now
   ) {
     this.buckets = Array.from({ length: windowSeconds }, () => ({ second: -1, requests: 0, retries: 0 }))
+  }
+
+  setPercent(percent: number): void {
+    this.percent = percent
   }
 
   private bucket(): { second: number; requests: number; retries: number } {

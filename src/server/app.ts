@@ -27,6 +27,7 @@ export interface AppDeps {
   drain: ResponseDrain
   /** The status page's data (GET /ui, GET /admin/status). */
   status: () => StatusSnapshot
+  configGeneration: () => number
 }
 
 /** Reads and drops up to `maxBytes` of a request body nobody will use, then stops reading. */
@@ -100,7 +101,7 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   app.get('/healthz', async () => ({ status: 'ok' }))
   known('GET', '/readyz')
   app.get('/readyz', async (_req, reply) =>
-    deps.registry.synced ? { status: 'ready' } : reply.code(503).send({ status: 'discovery not synced yet' })
+    deps.registry.synced ? { status: 'ready', configGeneration: deps.configGeneration() } : reply.code(503).send({ status: 'discovery not synced yet', configGeneration: deps.configGeneration() })
   )
   known('GET', '/metrics')
   app.get('/metrics', async (_req, reply) => {
