@@ -27,6 +27,7 @@ import { MetricsScraper } from './telemetry/scraper.js'
 import { PodLoad } from './telemetry/pod-load.js'
 import { StatusRecorder } from './observability/status.js'
 import { UpstreamSendTimes } from './proxy/send-times.js'
+import { Tracing } from './observability/tracing.js'
 import { statusSnapshot } from './observability/status-snapshot.js'
 
 export interface GatewayOptions {
@@ -128,7 +129,8 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const fleet = store instanceof RedisLimitStore && t.fleetSyncMs > 0 ? new FleetInflight(store.redis, inflight, t.fleetSyncMs, logger) : undefined
   const auth = new Authenticator(config.auth)
   const retryBudget = new RetryBudget(config.upstream.retry.budgetPercent)
-  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random, status, sendTimes })
+  const tracing = config.tracing && new Tracing(config.tracing)
+  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random, status, sendTimes, tracing })
   const drain = new ResponseDrain()
   const startedAt = Date.now()
   const live = { config, generation: 1, loadedAt: startedAt, source: opts.configSource ?? 'config' }
@@ -219,6 +221,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
         await kubernetes?.stop()
         await Promise.race([pools.close(), new Promise((r) => setTimeout(r, 100).unref())])
         await store.close()
+        await tracing?.shutdown()
         return { streamsCut }
       })()
       return closing

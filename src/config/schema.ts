@@ -149,6 +149,16 @@ const telemetry = z.strictObject({
   fleetSyncMs: z.number().int().min(0).default(500)
 })
 
+const tracing = z.strictObject({
+  /** OTLP/HTTP traces endpoint (JSON), e.g. an OpenTelemetry Collector's :4318/v1/traces. */
+  otlpEndpoint: z.string().url(),
+  serviceName: z.string().min(1).default('brixgate'),
+  /** Share of new traces recorded (a client's sampled traceparent is always followed). */
+  sampleRatio: z.number().min(0).max(1).default(1),
+  /** Spans are exported in batches at most this long after they end. */
+  exportDelayMs: z.number().int().positive().default(1000)
+})
+
 export const configSchema = z.strictObject({
   server: server.prefault({}),
   upstream: upstream.prefault({}),
@@ -157,7 +167,9 @@ export const configSchema = z.strictObject({
   routing: routing.prefault({}),
   rateLimit: rateLimit.prefault({}),
   auth: auth.prefault({}),
-  admin: admin.prefault({})
+  admin: admin.prefault({}),
+  /** OpenTelemetry traces; absent = off. */
+  tracing: tracing.optional()
 })
 
 export type Config = z.infer<typeof configSchema>

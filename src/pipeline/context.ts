@@ -3,6 +3,7 @@ import type { Pod } from '../discovery/pod.js'
 import type { Admission } from '../limits/limiter.js'
 import type { RoutingRequest, Strategy } from '../routing/strategy.js'
 import type { LoadTicket } from '../telemetry/pod-load.js'
+import type { RequestTrace } from '../observability/tracing.js'
 import { AbortFlag } from './abort-flag.js'
 import type { Endpoint, ParsedRequest } from './parse.js'
 import { requestIdFrom } from './request-id.js'
@@ -68,6 +69,12 @@ export class RequestContext {
   retries = 0
   resets = 0
   tokens?: number
+  /** Prompt and completion tokens from the answer's usage (traces). */
+  usage?: { promptTokens: number; completionTokens: number }
+  /** The request's trace spans, when tracing is on. */
+  trace?: RequestTrace
+  /** The catalogue kind the request failed with, if it did. */
+  errorKind?: string
   status = 0
   /** Limits settled (once), and the request finished: in-flight released, metrics recorded (once). */
   settled = false

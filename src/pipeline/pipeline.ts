@@ -29,6 +29,7 @@ import { candidates, learn, retract, route, untried, usageFacts, type RouteDeps,
 import { routingRequest } from './routing-request.js'
 import type { StatusRecorder } from '../observability/status.js'
 import type { UpstreamSendTimes } from '../proxy/send-times.js'
+import type { Tracing } from '../observability/tracing.js'
 
 export interface PipelineDeps {
   config: Config
@@ -52,6 +53,8 @@ export interface PipelineDeps {
   status?: StatusRecorder
   /** When each attempt's headers reached the pod's socket (server-timing `connect`); optional. */
   sendTimes?: UpstreamSendTimes
+  /** OpenTelemetry spans per request and attempt (config `tracing`); absent = off. */
+  tracing?: Tracing
 }
 
 /**
@@ -115,6 +118,7 @@ export class InferencePipeline {
   }
 
   async run(ctx: RequestContext, body: Buffer): Promise<PipelineResponse> {
+    if (this.deps.tracing) ctx.trace = this.deps.tracing.startRequest(ctx.endpoint, ctx.requestHeaders)
     try {
       this.identify(ctx)
       const pods = this.parse(ctx, body)
@@ -152,6 +156,7 @@ export class InferencePipeline {
     const resolution = this.deps.registry.resolve(parsed.model)
     if (!resolution.known) throw new GatewayError('model_not_found', parsed.model, { param: 'model' })
     ctx.model = parsed.model
+    ctx.trace?.model(parsed.model, parsed.maxTokens, parsed.stream)
     if (resolution.pods.length === 0) throw new GatewayError(resolution.ejected > 0 ? 'all_ejected' : 'no_backends', parsed.model)
     return resolution.pods
   }
@@ -212,7 +217,8 @@ export class InferencePipeline {
       this.routed(ctx, routed)
       const sentAt = performance.now()
       ctx.timings.sent = ctx.elapsed()
-      const result = await attempt(deps.pools, pod, upstream, ctx.abort, {
+      const sending = ctx.trace ? { ...upstream, headers: ctx.trace.startAttempt(pod, ctx.retries + 1, upstream.headers) } : upstream
+      const result = await attempt(deps.pools, pod, sending, ctx.abort, {
         onHeaders: () => {
           ctx.timings.upstreamHeaders = ctx.elapsed()
           deps.metrics.ttft.observe({ pod: pod.name }, (performance.now() - sentAt) / 1000)
@@ -227,6 +233,7 @@ export class InferencePipeline {
         return this.commit(ctx, routed, result, sentAt)
       }
       retract(strategy, routed)
+      ctx.trace?.attemptFailed(cause ?? 'failed')
       ctx.timings.failoverMs += performance.now() - sentAt
       ctx.tried.add(pod.id)
       if (cause === undefined) throw new GatewayError('internal', 'attempt failed without a cause')
@@ -299,6 +306,7 @@ export class InferencePipeline {
 
   private async commit(ctx: RequestContext, routed: Routed, result: Exclude<AttemptResult, { kind: 'failed' }>, sentAt: number): Promise<PipelineResponse> {
     this.commitHeaders(ctx)
+    ctx.trace?.attemptCommitted(result.kind === 'stream' ? 200 : result.status)
     if (result.kind === 'stream') return this.relayStream(ctx, routed, result, sentAt)
     const { status } = result
     if (status < 200 || status >= 300) {
@@ -315,7 +323,9 @@ export class InferencePipeline {
     ctx.ticket?.firstByte()
     const used = typeof json?.usage?.total_tokens === 'number' ? json.usage.total_tokens : undefined
     const now = performance.now()
-    learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usageFacts(json?.usage), { e2eMs: now - sentAt })
+    const usage = usageFacts(json?.usage)
+    if (json?.usage) ctx.usage = usage
+    learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usage, { e2eMs: now - sentAt })
     ctx.tokens = used
     const headers = { ...clientResponseHeaders(result.headers), ...ctx.headers, ...(await this.settle(ctx, used ?? 0)) }
     this.finish(ctx, status)
@@ -347,6 +357,7 @@ export class InferencePipeline {
       routed.ticket.release()
       const used = outcome.usage?.total_tokens
       ctx.tokens = used
+      if (outcome.usage) ctx.usage = usageFacts(outcome.usage)
       if (outcome.failed && !outcome.aborted) {
         deps.metrics.streamsCut.inc({ reason: cut ? 'shutdown' : 'upstream' })
         if (!cut) deps.logger.warn({ requestId: ctx.id, pod: pod.name }, 'stream from pod failed')
@@ -409,6 +420,19 @@ export class InferencePipeline {
       if (t.upstreamWritten !== undefined) deps.metrics.stepConnect.observe(Math.max(0, t.upstreamWritten - t.sent) / 1000)
     }
     if (deps.status) this.recordStatus(deps.status, ctx, seconds)
+    if (ctx.trace) {
+      const firstByte = t.firstByte ?? t.upstreamHeaders
+      ctx.trace.end({
+        status,
+        pod: ctx.pod?.name,
+        strategy: ctx.strategy?.name,
+        retries: ctx.retries,
+        inputTokens: ctx.usage?.promptTokens,
+        outputTokens: ctx.usage?.completionTokens,
+        ttftMs: firstByte !== undefined && t.sent !== undefined ? firstByte - t.sent : undefined,
+        error: ctx.errorKind
+      })
+    }
     if (deps.config.server.accessLog) {
       deps.logger.info(
         {
@@ -458,6 +482,7 @@ export class InferencePipeline {
       return { status: 499, headers: ctx.headers, body: Buffer.alloc(0) }
     }
     const gwErr = err instanceof GatewayError ? err : new GatewayError('internal', (err as Error)?.message ?? String(err))
+    ctx.errorKind = gwErr.kind
     if (gwErr.kind === 'internal') this.deps.logger.error({ err, requestId: ctx.id }, 'unexpected error')
     // the request never produced an answer: nothing was used
     const settled = await this.settle(ctx, 0)
