@@ -63,25 +63,50 @@ t.test('no image → a clear error; several replicas with the memory store → r
   }
 })
 
+/**
+ * Validates a rendered object against the Kubernetes OpenAPI schema of its apiVersion/kind
+ * (kubernetes-models: the schemas of Kubernetes 1.27, the oldest version the chart targets).
+ */
+async function validateObject(obj: { apiVersion: string; kind: string }): Promise<string | undefined> {
+  const [group, version] = obj.apiVersion.includes('/') ? obj.apiVersion.split('/') : [undefined, obj.apiVersion]
+  const path = group ? `kubernetes-models/${group}/${version}/${obj.kind}` : `kubernetes-models/${version}/${obj.kind}`
+  const mod = (await import(path)) as Record<string, new (o: unknown) => { validate(): void }>
+  const Model = mod[obj.kind]
+  if (!Model) return `no schema for ${obj.apiVersion} ${obj.kind}`
+  try {
+    new Model(obj).validate()
+    return undefined
+  } catch (err) {
+    return `${obj.kind}: ${(err as Error).message}`
+  }
+}
+
 t.test('value sets render, and the ConfigMap holds a config the gateway accepts', async (t) => {
   const sets: Record<string, string[]> = {
     defaults: [repo],
     'redis + 3 replicas': [repo, 'replicaCount=3', 'config.rateLimit.store=redis', 'config.rateLimit.redis.url=${BRIXGATE_REDIS_URL}'],
     secrets: [repo, 'secret.create=true', 'secret.env.BRIXGATE_REDIS_URL=redis://redis:6379'],
     'namespace list': [repo, 'config.discovery.kubernetes.namespaces={team-a,team-b}'],
-    hpa: [repo, 'autoscaling.enabled=true', 'config.rateLimit.store=redis']
+    hpa: [repo, 'autoscaling.enabled=true', 'config.rateLimit.store=redis'],
+    'grafana dashboard': [repo, 'grafanaDashboard.enabled=true']
   }
   for (const [name, s] of Object.entries(sets)) {
     const r = await template(s)
     t.ok(r.ok, `${name}: ${r.out.slice(0, 300)}`)
     const docs = objects(r.out)
-    const cm = docs.find((d) => d.kind === 'ConfigMap')
+    for (const d of docs) t.equal(await validateObject(d as unknown as { apiVersion: string; kind: string }), undefined, `${name}: ${d.kind} ${d.metadata.name} matches the Kubernetes schema`)
+    const cm = docs.find((d) => d.kind === 'ConfigMap' && d.data?.['config.yaml'])
     t.ok(cm, `${name}: a ConfigMap`)
     const config = parse(cm!.data!['config.yaml'])
     process.env.BRIXGATE_REDIS_URL ??= 'redis://redis:6379' // what the Secret would provide
     t.doesNotThrow(() => parseConfig(config, 'configmap'), `${name}: the gateway accepts its config`)
     if (name === 'namespace list') t.equal(docs.filter((d) => d.kind === 'Role').length, 2, 'a Role per namespace')
     if (name === 'hpa') t.ok(docs.find((d) => d.kind === 'HorizontalPodAutoscaler'))
+    if (name === 'grafana dashboard') {
+      const dash = docs.find((d) => d.metadata.name.endsWith('-dashboard'))
+      t.equal((dash as unknown as { metadata: { labels: Record<string, string> } }).metadata.labels.grafana_dashboard, '1', 'the label Grafana\'s sidecar looks for')
+      t.ok(JSON.parse(dash!.data!['brixgate.json']).panels.length > 0)
+    }
   }
 })
 
@@ -95,6 +120,21 @@ t.test('prometheus port follows config.server.port; a changed secret changes the
   const a = await annotations(['secret.create=true', 'secret.env.KEY=one'])
   const b = await annotations(['secret.create=true', 'secret.env.KEY=two'])
   t.not(a['checksum/secret'], b['checksum/secret'])
+})
+
+t.test('a wrong field type in a rendered object is caught by the schema check', async (t) => {
+  t.match(await validateObject({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'x' }, spec: { replicas: 'three' } } as never), /replicas must be integer/)
+})
+
+t.test('the Grafana dashboard asks only for metrics the gateway exports', async (t) => {
+  const dashboard = readFileSync(`${chart}/dashboards/brixgate.json`, 'utf8')
+  const used = new Set([...dashboard.matchAll(/brixgate_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|count|sum)$/, '')))
+  t.ok(used.size >= 8, `the dashboard uses ${used.size} metrics`)
+  const { GatewayMetrics } = await import('../../src/observability/metrics.js')
+  const { PodRegistry } = await import('../../src/discovery/registry.js')
+  const { InflightTracker } = await import('../../src/telemetry/inflight.js')
+  const exported = new Set((await new GatewayMetrics(new PodRegistry(), new InflightTracker(), { defaultMetrics: false }).registry.getMetricsAsJSON()).map((m) => m.name))
+  for (const name of used) t.ok(exported.has(name), `${name} is exported`)
 })
 
 t.test('NOTES.txt tells how to reach the gateway', async (t) => {
