@@ -57,6 +57,7 @@ function PodsTable({ model }) {
         <td class="num">${num(p.tpotMs, 1)}${p.measured ? '' : '*'}</td><td class="num">${num(p.tokensPerSecond, 0)}</td>
       </tr>`)}</tbody>
     </table>
+    ${model.pods.some((p) => !p.measured) ? html`<p class="muted">* not measured yet: the GPU's seed value, until the pod has answered.</p>` : null}
   </section>`
 }
 
