@@ -8,7 +8,8 @@ const MAX_PENDING = 10_000
  * When each gateway request's headers were written to a pod's socket, from undici's diagnostics
  * channel: the difference to when the gateway dispatched it is the pool wait plus any TCP
  * connect (the `connect` entry of server-timing). Keyed by the x-request-id the gateway sends;
- * the pipeline takes the value after each attempt, so the map holds only requests in flight.
+ * the pipeline takes the value after each attempt, so the map holds requests in flight (and, at
+ * most MAX_PENDING, attempts whose client left before they returned).
  */
 export class UpstreamSendTimes {
   private readonly sent = new Map<string, number>()
@@ -18,7 +19,9 @@ export class UpstreamSendTimes {
     const at = headers.indexOf(MARK)
     if (at < 0) return
     const end = headers.indexOf('\r\n', at + MARK.length)
-    if (end < 0 || this.sent.size >= MAX_PENDING) return
+    if (end < 0) return
+    // an attempt the client abandoned is never taken: drop the oldest entry rather than grow
+    if (this.sent.size >= MAX_PENDING) this.sent.delete(this.sent.keys().next().value as string)
     this.sent.set(headers.slice(at + MARK.length, end), performance.now())
   }
 

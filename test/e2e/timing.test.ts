@@ -42,3 +42,16 @@ t.test('serverTiming leaves out what a request did not reach', async (t) => {
   t.equal(serverTiming({ failoverMs: 0 }), '')
   t.equal(serverTiming({ failoverMs: 5, admitted: 1, sent: 9, committed: 20 }), 'admit;dur=1, route;dur=3, failover;dur=5, first-byte;dur=11, gateway;dur=4')
 })
+
+t.test('send times stay bounded when attempts are never taken (clients that left)', async (t) => {
+  const { UpstreamSendTimes } = await import('../../src/proxy/send-times.js')
+  const { channel } = await import('node:diagnostics_channel')
+  const times = new UpstreamSendTimes()
+  times.start()
+  t.teardown(() => times.stop())
+  const ch = channel('undici:client:sendHeaders')
+  for (let i = 0; i < 10_005; i++) ch.publish({ headers: `POST / HTTP/1.1\r\nx-request-id: r${i}\r\n` })
+  t.equal(times.take('r0'), undefined, 'the oldest was dropped')
+  t.type(times.take('r10004'), 'number', 'the newest is kept')
+  t.equal(times.take('r10004'), undefined, 'taken once')
+})
