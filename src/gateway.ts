@@ -54,7 +54,7 @@ export interface Gateway {
    * keys, static pods, retries and timeouts. Streams in progress are not touched. Restart-only
    * settings keep their old values and are listed in `restartNeeded`.
    */
-  reload(next: Config, source?: string): ReloadResult
+  reload(next: Config): ReloadResult
   /** Counts a reload that failed validation (the reloader logs it); the config stays as it is. */
   reloadRejected(): void
   /** Listens on config.server host/port; resolves the URL. */
@@ -163,7 +163,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
     get generation() {
       return live.generation
     },
-    reload(next, source) {
+    reload(next) {
       const plan = planReload(live.config, next)
       const c = plan.config
       // build everything that can fail first: a reload applies whole or not at all
@@ -178,7 +178,6 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
       live.config = c
       live.generation++
       live.loadedAt = Date.now()
-      if (source) live.source = source
       metrics.configGeneration.set(live.generation)
       metrics.configReloads.inc({ outcome: 'applied' })
       return { generation: live.generation, changed: plan.changed, restartNeeded: plan.restartNeeded }

@@ -41,12 +41,7 @@ export function reloadStaticDiscovery(registry: PodRegistry, before: readonly St
   }
 }
 
+/** The static pods and models of the config at start. */
 export function loadStaticDiscovery(registry: PodRegistry, models: readonly StaticModel[]): void {
-  registry.expectSource('static')
-  for (const model of models) {
-    registry.declareModel(model.name)
-    for (const a of model.adapters ?? []) registry.declareModel(a)
-  }
-  for (const pod of staticPods(models)) registry.upsert(pod)
-  registry.markSynced('static')
+  reloadStaticDiscovery(registry, [], models)
 }

@@ -411,6 +411,8 @@ export class InferencePipeline {
     deps.metrics.duration.observe({ endpoint: ctx.endpoint, stream: ctx.stream ? 'true' : 'false' }, seconds)
     // the gateway's own time before the pod got the request (identify, parse, admit, route; retries included)
     const t = ctx.timings
+    const firstByte = t.firstByte ?? t.upstreamHeaders
+    const ttftMs = firstByte !== undefined && t.sent !== undefined ? firstByte - t.sent : undefined
     if (t.sent !== undefined) {
       deps.metrics.gatewayOverhead.observe((t.sent - t.failoverMs) / 1000)
       if (t.admitted !== undefined) {
@@ -419,9 +421,8 @@ export class InferencePipeline {
       }
       if (t.upstreamWritten !== undefined) deps.metrics.stepConnect.observe(Math.max(0, t.upstreamWritten - t.sent) / 1000)
     }
-    if (deps.status) this.recordStatus(deps.status, ctx, seconds)
+    if (deps.status) this.recordStatus(deps.status, ctx, seconds, ttftMs)
     if (ctx.trace) {
-      const firstByte = t.firstByte ?? t.upstreamHeaders
       ctx.trace.end({
         status,
         pod: ctx.pod?.name,
@@ -429,7 +430,7 @@ export class InferencePipeline {
         retries: ctx.retries,
         inputTokens: ctx.usage?.promptTokens,
         outputTokens: ctx.usage?.completionTokens,
-        ttftMs: firstByte !== undefined && t.sent !== undefined ? firstByte - t.sent : undefined,
+        ttftMs,
         error: ctx.errorKind
       })
     }
@@ -453,9 +454,7 @@ export class InferencePipeline {
     }
   }
 
-  private recordStatus(status: StatusRecorder, ctx: RequestContext, seconds: number): void {
-    const t = ctx.timings
-    const firstByte = t.firstByte ?? t.upstreamHeaders
+  private recordStatus(status: StatusRecorder, ctx: RequestContext, seconds: number, ttftMs: number | undefined): void {
     status.record({
       at: status.now(),
       requestId: ctx.id,
@@ -469,7 +468,7 @@ export class InferencePipeline {
       retries: ctx.retries,
       tokens: ctx.tokens,
       ms: Math.round(seconds * 10000) / 10,
-      ttftMs: firstByte !== undefined && t.sent !== undefined ? Math.round((firstByte - t.sent) * 10) / 10 : undefined
+      ttftMs: ttftMs === undefined ? undefined : Math.round(ttftMs * 10) / 10
     })
     const w = ctx.admission?.window
     if (ctx.user !== undefined && w) status.user(ctx.user, w)
