@@ -1,3 +1,4 @@
+import { ResponsePins } from './routing/response-pins.js'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/schema.js'
 import { PodRegistry } from './discovery/registry.js'
@@ -130,7 +131,8 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const auth = new Authenticator(config.auth)
   const retryBudget = new RetryBudget(config.upstream.retry.budgetPercent)
   const tracing = config.tracing && new Tracing(config.tracing)
-  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random, status, sendTimes, tracing })
+  const pins = new ResponsePins()
+  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random, status, sendTimes, tracing, pins })
   const drain = new ResponseDrain()
   const startedAt = Date.now()
   const live = { config, generation: 1, loadedAt: startedAt, source: opts.configSource ?? 'config' }

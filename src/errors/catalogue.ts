@@ -108,8 +108,13 @@ export class GatewayError extends Error {
     if (entry.retryAfter !== undefined) this.headers['retry-after'] ??= String(entry.retryAfter)
   }
 
-  body(): OpenAIErrorBody {
-    return errorBody(this.status, this.message, this.code, this.param)
+  /**
+   * The error envelope. `typed` adds Anthropic's top-level `"type":"error"` (Anthropic clients and
+   * the Responses API's error event read it; OpenAI clients read `error` as before).
+   */
+  body(typed = false): OpenAIErrorBody & { type?: 'error' } {
+    const body = errorBody(this.status, this.message, this.code, this.param)
+    return typed ? { type: 'error', ...body } : body
   }
 
   /** Headers for the client, with the streaming flag when a stream request failed at the pod. */
@@ -117,8 +122,8 @@ export class GatewayError extends Error {
     return stream && (catalogue[this.kind] as CatalogueEntry).upstream ? { ...this.headers, 'x-error-streaming': 'true' } : this.headers
   }
 
-  /** The error as the one SSE event that ends a stream already under way (SPEC §4). */
-  sseEvent(): Buffer {
-    return Buffer.from(`data: ${JSON.stringify(this.body())}\n\n`)
+  /** The error as the one SSE event that ends a stream already under way (SPEC §4); `typed`: a named `error` event (Anthropic, Responses). */
+  sseEvent(typed = false): Buffer {
+    return Buffer.from(`${typed ? 'event: error\n' : ''}data: ${JSON.stringify(this.body(typed))}\n\n`)
   }
 }

@@ -5,6 +5,7 @@ import type { UpstreamPools } from '../proxy/pools.js'
 import { SseRelay } from '../proxy/sse-relay.js'
 import { failureCause, isAbort, upstreamFailure, type FailureCause } from '../proxy/upstream-failure.js'
 import { AbortFlag } from './abort-flag.js'
+import type { UsageFormat } from './endpoints.js'
 
 /** The request as it goes to every pod tried: the same bytes each time. */
 export interface UpstreamRequest {
@@ -14,6 +15,8 @@ export interface UpstreamRequest {
   stream: boolean
   /** The gateway added include_usage: the relay strips the usage it asked for. */
   injectedUsage: boolean
+  /** How the answer reports its usage. */
+  usage: UsageFormat
   headersTimeout: number
   bodyTimeout: number
   /** No first real answer by then → the attempt fails with first_byte_timeout (0 = off). */
@@ -104,7 +107,7 @@ export async function attempt(pools: UpstreamPools, pod: Pod, req: UpstreamReque
         return failed(err)
       }
     }
-    const relay = new SseRelay(req.injectedUsage)
+    const relay = new SseRelay(req.injectedUsage, req.usage)
     const rest = (res.body as AsyncIterable<Buffer>)[Symbol.asyncIterator]()
     const head: Buffer[] = []
     try {

@@ -1,28 +1,7 @@
-import { z } from 'zod'
 import { GatewayError } from '../errors/catalogue.js'
+import { endpoints, type Endpoint } from './endpoints.js'
 
-export type Endpoint = 'chat' | 'completions' | 'embeddings'
-
-export const endpointPaths: Record<Endpoint, string> = {
-  chat: '/v1/chat/completions',
-  completions: '/v1/completions',
-  embeddings: '/v1/embeddings'
-}
-
-const common = {
-  model: z.unknown(),
-  stream: z.boolean().nullish(),
-  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
-  max_tokens: z.number().int().nonnegative().nullish(),
-  max_completion_tokens: z.number().int().nonnegative().nullish()
-}
-
-/** Only what the gateway reads is checked; everything else is the engine's business. */
-const schemas = {
-  chat: z.looseObject({ ...common, messages: z.array(z.unknown()).min(1) }),
-  completions: z.looseObject({ ...common, prompt: z.unknown().refine((p) => p !== undefined && p !== null, 'is required') }),
-  embeddings: z.looseObject({ ...common, input: z.unknown().refine((p) => p !== undefined && p !== null, 'is required') })
-}
+export type { Endpoint } from './endpoints.js'
 
 export interface ParsedRequest {
   endpoint: Endpoint
@@ -47,23 +26,24 @@ export function parseRequest(endpoint: Endpoint, raw: Buffer): ParsedRequest {
   const model = (json as Record<string, unknown>).model
   if (model === undefined || model === null || model === '') throw new GatewayError('no_model', '', { param: 'model' })
   if (typeof model !== 'string') throw new GatewayError('bad_body', '"model" must be a string', { param: 'model' })
-  const result = schemas[endpoint].safeParse(json)
+  const spec = endpoints[endpoint]
+  const result = spec.schema.safeParse(json)
   if (!result.success) {
     const issue = result.error.issues[0]
     const path = issue.path.join('.')
     throw new GatewayError('bad_body', `${path || 'body'}: ${issue.message}`, { param: path || undefined })
   }
-  const body = result.data as Record<string, unknown> & z.infer<(typeof schemas)['chat']>
+  const body = result.data
   const stream = body.stream === true
-  if (stream && endpoint === 'embeddings') throw new GatewayError('stream_not_allowed', '', { param: 'stream' })
+  if (stream && !spec.streams) throw new GatewayError('stream_not_allowed', '', { param: 'stream' })
   return {
     endpoint,
     model,
     body,
     raw,
     stream,
-    clientWantsUsage: body.stream_options?.include_usage === true,
-    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? undefined
+    clientWantsUsage: (body.stream_options as { include_usage?: unknown } | null | undefined)?.include_usage === true,
+    maxTokens: spec.maxTokens(body)
   }
 }
 
@@ -73,7 +53,7 @@ export function parseRequest(endpoint: Endpoint, raw: Buffer): ParsedRequest {
  * nested 100k deep must not overflow the stack, and every other byte stays the client's).
  */
 export function upstreamBody(req: ParsedRequest): { body: Buffer; injectedUsage: boolean } {
-  if (!req.stream || req.clientWantsUsage) return { body: req.raw, injectedUsage: false }
+  if (!req.stream || req.clientWantsUsage || !endpoints[req.endpoint].injectsUsage) return { body: req.raw, injectedUsage: false }
   const text = req.raw.toString('utf8')
   const value = topLevelValue(text, 'stream_options')
   let spliced: string

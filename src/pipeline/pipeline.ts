@@ -23,13 +23,16 @@ import type { MetricsScraper } from '../telemetry/scraper.js'
 import { attempt, type AttemptResult, type StreamAttempt, type UpstreamRequest } from './attempt.js'
 import { RequestContext, type InboundRequest, type PipelineResponse, type Timings } from './context.js'
 import type { Authenticator } from './identify.js'
-import { endpointPaths, parseRequest, upstreamBody } from './parse.js'
+import { endpoints } from './endpoints.js'
+import { parseRequest, upstreamBody } from './parse.js'
 import { relay, type RelayOutcome } from './relay.js'
 import { candidates, learn, retract, route, untried, usageFacts, type RouteDeps, type Routed } from './route.js'
 import { routingRequest } from './routing-request.js'
 import type { StatusRecorder } from '../observability/status.js'
 import type { UpstreamSendTimes } from '../proxy/send-times.js'
 import type { Tracing } from '../observability/tracing.js'
+import type { ResponsePins } from '../routing/response-pins.js'
+import { bodyUsage } from '../proxy/usage.js'
 
 export interface PipelineDeps {
   config: Config
@@ -55,6 +58,8 @@ export interface PipelineDeps {
   sendTimes?: UpstreamSendTimes
   /** OpenTelemetry spans per request and attempt (config `tracing`); absent = off. */
   tracing?: Tracing
+  /** Responses API conversations → the pod holding each (previous_response_id); absent = no pinning. */
+  pins?: ResponsePins
 }
 
 /**
@@ -185,11 +190,12 @@ export class InferencePipeline {
     const { body, injectedUsage } = upstreamBody(parsed)
     const timeout = parsed.stream ? config.server.streamIdleTimeoutMs : config.server.requestTimeoutMs
     return {
-      path: endpointPaths[ctx.endpoint],
+      path: endpoints[ctx.endpoint].upstreamPath,
       headers: upstreamRequestHeaders(ctx.requestHeaders, { requestId: ctx.id, upstreamApiKey: config.auth.upstreamApiKey }),
       body,
       stream: parsed.stream,
       injectedUsage,
+      usage: endpoints[ctx.endpoint].usage,
       headersTimeout: timeout,
       bodyTimeout: timeout,
       firstByteTimeoutMs: config.upstream.firstByteTimeoutMs,
@@ -205,10 +211,12 @@ export class InferencePipeline {
     ctx.routing = routingRequest(parsed, ctx.requestHeaders, ctx.user)
     if (strategy.wantsTokens) ctx.routing.tokens = await this.tokenize(ctx, firstPods)
     deps.retryBudget.request()
+    const previous = parsed.body.previous_response_id
+    const pinned = typeof previous === 'string' ? deps.pins?.podFor(previous) : undefined
     let pods = firstPods
     for (;;) {
       const cap = deps.config.upstream.maxInflightPerPod
-      const choice = candidates(parsed.model, pods, ctx.tried, this.stats, cap)
+      const choice = candidates(parsed.model, pods, ctx.tried, this.stats, cap, pinned)
       // every pod left is at its concurrency cap: an overload answer the client can act on
       if (choice.length === 0 && cap > 0 && untried(pods, ctx.tried).length > 0) throw new GatewayError('all_saturated', parsed.model)
       const routed = route(this.routeDeps, strategy, ctx.routing, choice)
@@ -263,7 +271,7 @@ export class InferencePipeline {
     const { decision } = routed
     const pod = decision.pod
     ctx.pod = pod
-    ctx.reason = decision.reason
+    ctx.reason = routed.input.pods.length === 1 && pod.id === this.pinnedPod(ctx) ? `previous_response_id: the pod holding the conversation; ${decision.reason}` : decision.reason
     ctx.ticket = routed.ticket
     ctx.timings.routed = ctx.elapsed()
     if (deps.load.inflight.get(pod.address) === 1) deps.registry.outlier.becameBusy(pod.address)
@@ -274,6 +282,16 @@ export class InferencePipeline {
     const label = strategyLabel(ctx.strategy)
     deps.metrics.decisions.inc({ strategy: label, pod: pod.name })
     if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: label }, decision.prefixMatch)
+  }
+
+  private pinnedPod(ctx: RequestContext): string | undefined {
+    const previous = ctx.parsed?.body.previous_response_id
+    return typeof previous === 'string' ? this.deps.pins?.podFor(previous) : undefined
+  }
+
+  /** A Responses API answer's id now names a conversation held by this pod. */
+  private pin(ctx: RequestContext, responseId: unknown): void {
+    if (ctx.endpoint === 'responses' && typeof responseId === 'string' && ctx.pod) this.deps.pins?.pin(responseId, ctx.pod.id)
   }
 
   /** Outlier bookkeeping for a failed attempt (a 429 is the pod's load, not its health). */
@@ -312,19 +330,22 @@ export class InferencePipeline {
     if (status < 200 || status >= 300) {
       const headers = { ...ctx.headers, ...(await this.settle(ctx, 0)), ...JSON_HEADERS, 'x-error-response-unknown': 'true', ...(ctx.stream ? { 'x-error-streaming': 'true' } : {}) }
       this.finish(ctx, status)
-      return { status, headers, body: Buffer.from(JSON.stringify(normaliseUpstreamError(status, result.body))) }
+      const error = normaliseUpstreamError(status, result.body)
+      return { status, headers, body: Buffer.from(JSON.stringify(endpoints[ctx.endpoint].typedErrorBody ? { type: 'error', ...error } : error)) }
     }
-    let json: { usage?: { total_tokens?: unknown } & Parameters<typeof usageFacts>[0] }
+    let json: { id?: unknown }
     try {
       json = JSON.parse(result.body.toString('utf8'))
     } catch {
       throw new GatewayError('upstream_unmarshal')
     }
     ctx.ticket?.firstByte()
-    const used = typeof json?.usage?.total_tokens === 'number' ? json.usage.total_tokens : undefined
+    const reported = bodyUsage(endpoints[ctx.endpoint].usage, json)
+    const used = reported?.total_tokens
     const now = performance.now()
-    const usage = usageFacts(json?.usage)
-    if (json?.usage) ctx.usage = usage
+    const usage = usageFacts(reported)
+    if (reported) ctx.usage = usage
+    this.pin(ctx, json?.id)
     learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usage, { e2eMs: now - sentAt })
     ctx.tokens = used
     const headers = { ...clientResponseHeaders(result.headers), ...ctx.headers, ...(await this.settle(ctx, used ?? 0)) }
@@ -345,6 +366,7 @@ export class InferencePipeline {
       routed.ticket.firstByte()
     }
     if (s.relay.events > 0) firstByte()
+    this.pin(ctx, s.relay.responseId)
     this.openStreams.set(ctx, (reason) => {
       cut = reason
       s.signal.abort()
@@ -355,6 +377,8 @@ export class InferencePipeline {
       ended = true
       this.openStreams.delete(ctx)
       routed.ticket.release()
+      // a stream committed by a keep-alive learns its response id only later
+      this.pin(ctx, s.relay.responseId)
       const used = outcome.usage?.total_tokens
       ctx.tokens = used
       if (outcome.usage) ctx.usage = usageFacts(outcome.usage)
@@ -372,6 +396,7 @@ export class InferencePipeline {
     const body = Readable.from(
       relay(s, {
         podName: pod.name,
+        typedErrors: endpoints[ctx.endpoint].typedStreamError,
         keepAliveMs: this.deps.config.upstream.keepAliveSeconds * 1000,
         cutReason: () => cut,
         clientAborted: () => ctx.abort.aborted,
@@ -487,7 +512,7 @@ export class InferencePipeline {
     const settled = await this.settle(ctx, 0)
     const headers = { ...ctx.headers, ...settled, ...gwErr.headersFor(ctx.stream), ...JSON_HEADERS }
     this.finish(ctx, gwErr.status)
-    return { status: gwErr.status, headers, body: Buffer.from(JSON.stringify(gwErr.body())) }
+    return { status: gwErr.status, headers, body: Buffer.from(JSON.stringify(gwErr.body(endpoints[ctx.endpoint].typedErrorBody))) }
   }
 }
 

@@ -19,6 +19,8 @@ export interface RelayOutcome {
 export interface RelayOptions {
   podName: string
   keepAliveMs: number
+  /** A broken stream ends with a named, typed `error` event (Anthropic, Responses API). */
+  typedErrors: boolean
   /** Why the gateway itself stops the stream (shutdown), read when the upstream signal is raised. */
   cutReason: () => GatewayError | undefined
   clientAborted: () => boolean
@@ -76,7 +78,7 @@ export async function* relay(s: StreamAttempt, opts: RelayOptions): AsyncGenerat
     outcome.failed = true
     const cut = opts.cutReason() ?? new GatewayError('stream_cut', `${opts.podName} (${isTimeout(err) ? 'idle timeout' : ((err as { code?: string }).code ?? 'connection lost')})`)
     for (const b of s.relay.end()) yield b
-    yield cut.sseEvent()
+    yield cut.sseEvent(opts.typedErrors)
   } finally {
     if (!ended) s.body.destroy()
     outcome.usage = s.relay.usage

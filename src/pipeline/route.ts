@@ -32,9 +32,15 @@ export function belowCap(pods: readonly Pod[], cap: number, stats: PodStats): re
   return cap <= 0 ? pods : pods.filter((p) => stats.inflight(p) < cap)
 }
 
-/** Candidate pods, by named filters in order: not yet tried (on a retry), below the concurrency cap, then LoRA affinity. */
-export function candidates(model: string, pods: readonly Pod[], tried: ReadonlySet<string>, stats: PodStats, cap = 0): readonly Pod[] {
-  const open = belowCap(untried(pods, tried), cap, stats)
+/**
+ * Candidate pods, by named filters in order: not yet tried (on a retry); the pod a conversation is
+ * pinned to (it alone holds the stored response); below the concurrency cap; LoRA affinity.
+ */
+export function candidates(model: string, pods: readonly Pod[], tried: ReadonlySet<string>, stats: PodStats, cap = 0, pinned?: string): readonly Pod[] {
+  const left = untried(pods, tried)
+  const pin = pinned === undefined ? undefined : left.find((p) => p.id === pinned)
+  if (pin) return [pin]
+  const open = belowCap(left, cap, stats)
   return open.length === 0 ? open : loraCandidates(model, open, stats)
 }
 

@@ -1,11 +1,8 @@
 import { createParser, type EventSourceParser } from 'eventsource-parser'
+import type { UsageFormat } from '../pipeline/endpoints.js'
+import { eventUsage, type Usage } from './usage.js'
 
-export interface Usage {
-  prompt_tokens?: number
-  completion_tokens?: number
-  total_tokens: number
-  [k: string]: unknown
-}
+export type { Usage } from './usage.js'
 
 const LF = 0x0a
 const CR = 0x0d
@@ -44,12 +41,17 @@ export class SseRelay {
   events = 0
   /** The pod's first event was an error: nothing real was answered (failover may try another pod). */
   firstEventError = false
+  /** The Responses API's id of this answer (from response.created), for previous_response_id. */
+  responseId: string | undefined
   private readonly parser: EventSourceParser
   private readonly decoder = new TextDecoder()
   private pending: Buffer = Buffer.alloc(0)
   private current: string[] = []
 
-  constructor(private readonly strip: boolean) {
+  constructor(
+    private readonly strip: boolean,
+    private readonly format: UsageFormat = 'openai'
+  ) {
     this.parser = createParser({ onEvent: (ev) => this.current.push(ev.data) })
   }
 
@@ -102,7 +104,8 @@ export class SseRelay {
       this.sawDone = true
       return undefined
     }
-    if (!data.includes('"usage"') && !data.includes('"error"')) return undefined
+    const created = this.format === 'responses' && this.responseId === undefined && data.includes('"response.created"')
+    if (!created && !data.includes('"usage"') && !data.includes('"error"')) return undefined
     let json: unknown
     try {
       json = JSON.parse(data)
@@ -110,9 +113,12 @@ export class SseRelay {
       return undefined
     }
     if (!isObject(json)) return undefined
-    if (isObject(json.usage) && typeof json.usage.total_tokens === 'number') this.usage = json.usage as Usage
-    if (json.error !== undefined && this.error === undefined) {
-      this.error = json.error
+    this.usage = eventUsage(this.format, json, this.usage)
+    if (created && json.type === 'response.created' && isObject(json.response) && typeof json.response.id === 'string') this.responseId = json.response.id
+    // OpenAI and Anthropic nest the error; the Responses API's error event is {"type":"error",code,message}
+    const error = json.error ?? (json.type === 'error' ? json : undefined)
+    if (error !== undefined && this.error === undefined) {
+      this.error = error
       if (this.events === 1) this.firstEventError = true
     }
     return json

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import type { PodRegistry } from '../discovery/registry.js'
 import { GatewayError } from '../errors/catalogue.js'
@@ -7,7 +7,7 @@ import type { Logger } from '../observability/logger.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import type { Authenticator } from '../pipeline/identify.js'
 import type { InferencePipeline } from '../pipeline/pipeline.js'
-import { endpointPaths, type Endpoint } from '../pipeline/parse.js'
+import { endpoints, type Endpoint } from '../pipeline/endpoints.js'
 import { requestIdFrom } from '../pipeline/request-id.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { REFUSED, clientErrorHandler, fastifyErrorToGateway, limitConnectionsPerClient, sendGatewayError } from './errors.js'
@@ -68,9 +68,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const methodsByPath = new Map<string, string[]>()
   const known = (method: string, path: string) => methodsByPath.set(path, [...(methodsByPath.get(path) ?? []), method])
 
-  for (const [endpoint, path] of Object.entries(endpointPaths) as [Endpoint, string][]) {
-    known('POST', path)
-    app.post(path, async (req, reply) => {
+  for (const [endpoint, spec] of Object.entries(endpoints) as [Endpoint, (typeof endpoints)[Endpoint]][]) {
+    const handler = async (req: FastifyRequest, reply: FastifyReply) => {
       const ctx = deps.pipeline.context({ endpoint, headers: req.headers })
       deps.drain.opened()
       // 'close' comes once the last byte is handed to the socket, or when the client went away
@@ -80,7 +79,11 @@ export function buildApp(deps: AppDeps): FastifyInstance {
       })
       const res = await deps.pipeline.run(ctx, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))
       return reply.code(res.status).headers(res.headers).send(res.body)
-    })
+    }
+    for (const path of [spec.path, ...(spec.aliases ?? [])]) {
+      known('POST', path)
+      app.post(path, handler)
+    }
   }
 
   known('GET', '/v1/models')

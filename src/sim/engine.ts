@@ -32,7 +32,7 @@ export interface EngineOptions {
 
 export interface GenerationCallbacks {
   /** The prompt is processed; the first token follows in the same step. */
-  onFirstToken?: () => void
+  onFirstToken?: (cachedTokens: number) => void
   onToken: (index: number) => void
 }
 
@@ -282,7 +282,7 @@ export class SimEngine {
       this.m.promptTokens.inc(this.labels, n)
       if (r.toPrefill === 0 && r.generated === 0) {
         this.m.ttft.observe(this.labels, (now - r.started) / 1000)
-        r.cb.onFirstToken?.()
+        r.cb.onFirstToken?.(r.cachedTokens)
         this.emit(r, now)
       }
     }

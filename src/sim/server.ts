@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net'
 import { SimEngine } from './engine.js'
 import { gpuProfile } from './profiles.js'
 import { enginePrompt } from './prompt.js'
-import { countTokens, embed, outputToken, promptText, promptTokens as promptTokenIds } from './text.js'
+import { countTokens, detokenize, embed, outputToken, promptText, promptTokens as promptTokenIds, relevance } from './text.js'
+import { LRUCache } from 'lru-cache'
+import { anthropicFormat, openaiFormat, responsesFormat, type AnswerFormat, type AnswerUsage } from './answer-formats.js'
 
 export interface SimOptions {
   model: string
@@ -40,6 +42,7 @@ export interface SimServer {
 }
 
 type Json = Record<string, unknown>
+type GenerationKind = 'chat' | 'completions' | 'responses' | 'messages'
 
 /** vLLM ≥ 0.10.1 error body: nested, numeric code. */
 function vllmError(res: ServerResponse, status: number, type: string, message: string, param: string | null = null): void {
@@ -90,21 +93,56 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     ]
   })
 
-  async function completion(kind: 'chat' | 'completions', body: Json, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /** Stored Responses API answers (vLLM keeps them in the engine's memory): id → the conversation so far. */
+  const storedResponses = new LRUCache<string, Json[]>({ max: 10_000 })
+
+  /**
+   * The prompt a generation endpoint runs, as chat messages: Anthropic's `system` first; the
+   * Responses API's `instructions`, then the stored conversation it continues, then its `input`.
+   */
+  function conversation(kind: GenerationKind, body: Json): Json | { error: [number, string, string] } {
+    if (kind === 'chat' || kind === 'completions') return body
+    const system = kind === 'messages' ? body.system : body.instructions
+    const head = system === undefined || system === null ? [] : [{ role: 'system', content: system }]
+    if (kind === 'messages') return { model: body.model, messages: [...head, ...(body.messages as Json[])] }
+    const previousId = body.previous_response_id
+    let history: Json[] = []
+    if (typeof previousId === 'string') {
+      const stored = storedResponses.get(previousId)
+      if (!stored) return { error: [404, 'invalid_request_error', `Response with id '${previousId}' not found.`] }
+      history = stored
+    }
+    const input = typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : Array.isArray(body.input) ? (body.input as Json[]) : []
+    return { model: body.model, messages: [...head, ...history, ...input] }
+  }
+
+  function answerFormat(kind: GenerationKind, body: Json, model: string, stream: boolean): AnswerFormat {
+    if (kind === 'responses') return responsesFormat(model, body)
+    if (kind === 'messages') return anthropicFormat(model)
+    return openaiFormat(kind, model, stream && (body.stream_options as Json | undefined)?.include_usage === true)
+  }
+
+  async function generation(kind: GenerationKind, body: Json, res: ServerResponse): Promise<void> {
     const stream = body.stream === true
-    if (!stream && body.stream_options != null) {
+    if (!stream && body.stream_options != null && kind !== 'responses') {
       return vllmError(res, 400, 'BadRequestError', 'Stream options can only be defined when `stream=True`.')
     }
-    if (kind === 'chat' && !Array.isArray(body.messages)) return vllmError(res, 400, 'BadRequestError', 'Field required: messages', 'messages')
+    if ((kind === 'chat' || kind === 'messages') && !Array.isArray(body.messages)) return vllmError(res, 400, 'BadRequestError', 'Field required: messages', 'messages')
     if (kind === 'completions' && body.prompt == null) return vllmError(res, 400, 'BadRequestError', 'Field required: prompt', 'prompt')
+    if (kind === 'responses' && body.input == null) return vllmError(res, 400, 'BadRequestError', 'Field required: input', 'input')
+    const prompted = conversation(kind, body)
+    if ('error' in prompted) {
+      const [status, type, message] = prompted.error as [number, string, string]
+      return vllmError(res, status, type, message, 'previous_response_id')
+    }
     // a prompt no token could fit in max_model_len is refused before tokenizing it (vLLM checks after; BPE on megabytes is slow)
-    if (promptText(body).length > maxModelLen * 32) {
+    if (promptText(prompted).length > maxModelLen * 32) {
       return vllmError(res, 400, 'BadRequestError', `This model's maximum context length is ${maxModelLen} tokens; the prompt is far longer.`)
     }
-    const { tokens, hashes, adapter, seed } = enginePrompt(body, opts.model, loras)
+    const { tokens, hashes, adapter, seed } = enginePrompt(prompted, opts.model, loras)
     const promptTokens = tokens.length
     if (promptTokens === 0) return vllmError(res, 400, 'BadRequestError', 'The decoder prompt cannot be empty')
-    const requested = (body.max_completion_tokens ?? body.max_tokens) as number | undefined
+    const requested = (kind === 'responses' ? body.max_output_tokens : (body.max_completion_tokens ?? body.max_tokens)) as number | undefined
     const maxTokens = typeof requested === 'number' ? requested : opts.defaultMaxTokens ?? 16
     if (!Number.isInteger(maxTokens) || maxTokens < 1) return vllmError(res, 400, 'BadRequestError', 'max_tokens must be at least 1, got ' + String(maxTokens), 'max_tokens')
     if (promptTokens + maxTokens > maxModelLen) {
@@ -113,52 +151,68 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     if (!engine.fits(promptTokens, maxTokens)) {
       return vllmError(res, 400, 'BadRequestError', `The request needs more KV cache (${promptTokens + maxTokens} tokens) than this engine has.`)
     }
-    const model = body.model as string
-    const includeUsage = stream && (body.stream_options as Json | undefined)?.include_usage === true
-    const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomBytes(16).toString('hex')}`
-    let cachedTokens = 0
-    const usage = (completionTokens: number) => ({
-      prompt_tokens: promptTokens,
-      total_tokens: promptTokens + completionTokens,
-      completion_tokens: completionTokens,
-      prompt_tokens_details: { cached_tokens: cachedTokens }
-    })
+    const format = answerFormat(kind, body, body.model as string, stream)
+    const usage = (completion: number, cached: number): AnswerUsage => ({ prompt: promptTokens, completion, cached })
     const abort = new AbortController()
     res.on('close', () => {
       if (!res.writableFinished) abort.abort()
     })
-    const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion'
-    const chunk = (choice: Json) => `data: ${JSON.stringify({ id, object, created: now(), model, choices: [{ index: 0, ...choice }] })}\n\n`
-
+    let out = ''
+    // a Responses answer is stored with its conversation, for the next request's previous_response_id
+    const store = () => {
+      if (kind === 'responses' && body.store !== false) storedResponses.set(format.id, [...((prompted.messages as Json[]) ?? []), { role: 'assistant', content: out }])
+    }
     if (!stream) {
-      let out = ''
       const r = await engine.generate(hashes, promptTokens, maxTokens, abort.signal, { onToken: (i) => (out += outputToken(seed, i)) }, adapter)
       if (r.aborted) return
-      cachedTokens = r.cachedTokens
-      const choice =
-        kind === 'chat'
-          ? { index: 0, message: { role: 'assistant', content: out, tool_calls: [] }, logprobs: null, finish_reason: 'length', stop_reason: null }
-          : { index: 0, text: out, logprobs: null, finish_reason: 'length', stop_reason: null, prompt_logprobs: null }
-      return send(res, 200, { id, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created: now(), model, choices: [choice], usage: usage(maxTokens), prompt_logprobs: null })
+      store()
+      return send(res, 200, format.whole(out, usage(maxTokens, r.cachedTokens)))
     }
-
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' })
-    // like vLLM, the role chunk goes out with the first generated token, after prefill
+    const opening = format.open()
+    if (opening) res.write(opening)
     const r = await engine.generate(hashes, promptTokens, maxTokens, abort.signal, {
-      onFirstToken: () => {
-        if (kind === 'chat') res.write(chunk({ delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }))
+      onFirstToken: (cached) => {
+        const first = format.first(usage(0, cached))
+        if (first) res.write(first)
       },
       onToken: (i) => {
-        const last = i === maxTokens - 1
-        const finish = last ? 'length' : null
         const token = outputToken(seed, i)
-        res.write(kind === 'chat' ? chunk({ delta: { content: token }, logprobs: null, finish_reason: finish }) : chunk({ text: token, logprobs: null, finish_reason: finish, stop_reason: null }))
+        out += token
+        res.write(format.token(token, i === maxTokens - 1))
       }
     }, adapter)
     if (r.aborted) return
-    cachedTokens = r.cachedTokens
-    if (includeUsage) res.write(`data: ${JSON.stringify({ id, object, created: now(), model, choices: [], usage: usage(maxTokens) })}\n\n`)
-    res.end('data: [DONE]\n\n')
+    store()
+    res.end(format.close(out, usage(maxTokens, r.cachedTokens)))
+  }
+
+  /** /v1/rerank: documents by relevance to the query (shared words, then a hash for ties), best first. */
+  function rerank(body: Json, res: ServerResponse): void {
+    if (typeof body.query !== 'string') return vllmError(res, 400, 'BadRequestError', 'Field required: query', 'query')
+    if (!Array.isArray(body.documents)) return vllmError(res, 400, 'BadRequestError', 'Field required: documents', 'documents')
+    const docs = (body.documents as unknown[]).map((d) => (typeof d === 'string' ? d : typeof (d as Json)?.text === 'string' ? ((d as Json).text as string) : JSON.stringify(d)))
+    const results = docs.map((text, index) => ({ index, document: { text }, relevance_score: relevance(body.query as string, text) })).sort((a, b) => b.relevance_score - a.relevance_score)
+    const topN = typeof body.top_n === 'number' && body.top_n > 0 ? body.top_n : results.length
+    const tokens = docs.reduce((n, d) => n + countTokens(body.query as string) + countTokens(d), 0)
+    send(res, 200, { id: `rerank-${randomBytes(16).toString('hex')}`, model: body.model, usage: { total_tokens: tokens }, results: results.slice(0, topN) })
+  }
+
+  /** /v1/score: text_1 against each text_2 (a cross-encoder's score, simulated). */
+  function score(body: Json, res: ServerResponse): void {
+    const left = typeof body.text_1 === 'string' ? [body.text_1] : body.text_1
+    const right = typeof body.text_2 === 'string' ? [body.text_2] : body.text_2
+    if (!Array.isArray(left) || !Array.isArray(right) || left.length === 0 || right.length === 0) return vllmError(res, 400, 'BadRequestError', 'text_1 and text_2 must be strings or lists of strings', 'text_1')
+    const pairs = right.map((r, i) => [String(left.length === 1 ? left[0] : left[i]), String(r)] as const)
+    const tokens = pairs.reduce((n, [a, b]) => n + countTokens(a) + countTokens(b), 0)
+    send(res, 200, {
+      id: `score-${randomBytes(16).toString('hex')}`,
+      object: 'list',
+      created: now(),
+      model: body.model,
+      data: pairs.map(([a, b], index) => ({ index, object: 'score', score: relevance(a, b) })),
+      usage: { prompt_tokens: tokens, total_tokens: tokens, completion_tokens: 0, prompt_tokens_details: null }
+    })
   }
 
   function embeddings(body: Json, res: ServerResponse): void {
@@ -188,11 +242,19 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
       engine.reset()
       return void res.writeHead(204).end()
     }
-    const routes: Record<string, 'chat' | 'completions' | 'embeddings' | 'tokenize'> = {
+    const routes: Record<string, GenerationKind | 'embeddings' | 'tokenize' | 'detokenize' | 'rerank' | 'score'> = {
       '/v1/chat/completions': 'chat',
       '/v1/completions': 'completions',
+      '/v1/responses': 'responses',
+      '/v1/messages': 'messages',
       '/v1/embeddings': 'embeddings',
-      '/tokenize': 'tokenize'
+      '/tokenize': 'tokenize',
+      '/detokenize': 'detokenize',
+      '/rerank': 'rerank',
+      '/v1/rerank': 'rerank',
+      '/v2/rerank': 'rerank',
+      '/score': 'score',
+      '/v1/score': 'score'
     }
     const kind = routes[path]
     if (!kind) return vllmError(res, 404, 'NotFoundError', `Not Found: ${path}`)
@@ -209,13 +271,19 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
       const tokens = promptTokenIds(body)
       return send(res, 200, { count: tokens.length, max_model_len: maxModelLen, tokens })
     }
+    if (kind === 'detokenize') {
+      if (!Array.isArray(body.tokens) || !body.tokens.every((t) => Number.isInteger(t))) return vllmError(res, 400, 'BadRequestError', 'Field required: tokens', 'tokens')
+      return send(res, 200, { prompt: detokenize(body.tokens as number[]) })
+    }
     if (typeof body.model !== 'string' || !served.has(body.model)) {
       return vllmError(res, 404, 'NotFoundError', `The model \`${String(body.model)}\` does not exist.`, 'model')
     }
     if (opts.stallMs) await new Promise((r) => setTimeout(r, opts.stallMs))
     if (opts.errorRate && Math.random() < opts.errorRate) return vllmError(res, 500, 'InternalServerError', 'Simulated engine failure')
     if (kind === 'embeddings') return embeddings(body, res)
-    return completion(kind, body, req, res)
+    if (kind === 'rerank') return rerank(body, res)
+    if (kind === 'score') return score(body, res)
+    return generation(kind, body, res)
   }
 
   const server = createServer((req, res) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { encode } from 'gpt-tokenizer'
+import { decode, encode } from 'gpt-tokenizer'
 import { LRUCache } from 'lru-cache'
 
 /** Runs of non-space longer than this are encoded in pieces: BPE's merge loop is quadratic in a word's length. */
@@ -28,6 +28,22 @@ export function tokenize(text: string): number[] {
   }
   if (last < text.length) add(text.slice(last))
   return out
+}
+
+/** Token ids back to text (vLLM's /detokenize). */
+export function detokenize(tokens: readonly number[]): string {
+  return decode(tokens as number[])
+}
+
+/** A relevance score in [0, 1] for rerank and score: the query's words found in the text, a hash breaking ties. */
+export function relevance(query: string, text: string): number {
+  const words = (t: string) => new Set(t.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [])
+  const q = words(query)
+  const d = words(text)
+  let shared = 0
+  for (const w of q) if (d.has(w)) shared++
+  const tie = (seedOf(`${query}\u0000${text}`) % 1000) / 100_000
+  return Math.min(1, (q.size > 0 ? shared / q.size : 0) * 0.99 + tie)
 }
 
 export function countTokens(text: string): number {
