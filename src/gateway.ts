@@ -1,3 +1,5 @@
+import { SharedRoutingState } from './sharing/shared-routing.js'
+import { RedisRoutingTransport } from './sharing/transport.js'
 import { ResponsePins } from './routing/response-pins.js'
 import type { FastifyInstance } from 'fastify'
 import type { Config } from './config/schema.js'
@@ -89,12 +91,6 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const registry = new PodRegistry({ now: opts.clock, outlier: config.upstream.outlier })
   if (config.discovery.static) loadStaticDiscovery(registry, config.discovery.static.models)
 
-  const buildStrategies = (routing: Config['routing']) => {
-    const s = new StrategyRegistry([...builtinStrategies(routing), ...(opts.strategies ?? [])])
-    s.resolve(routing.defaultStrategy) // an unknown default is a config error, at start and on reload
-    return s
-  }
-  let strategies = buildStrategies(config.routing)
   const inflight = new InflightTracker()
   const perf = new PerfTracker()
   const t = config.telemetry
@@ -128,10 +124,27 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const modelRpsLimits = (c: Config) => new Map((c.discovery.static?.models ?? []).filter((m) => m.requestsPerSecond).map((m) => [m.name, m.requestsPerSecond as number]))
   const modelRps = new ModelRpsLimiter(modelRpsLimits(config), opts.clock)
   const fleet = store instanceof RedisLimitStore && t.fleetSyncMs > 0 ? new FleetInflight(store.redis, inflight, t.fleetSyncMs, logger) : undefined
+  const pins = new ResponsePins()
+  // replicas sharing Redis share what they learn about the pods' prefixes and conversations
+  const shared =
+    store instanceof RedisLimitStore && config.routing.share.enabled
+      ? new SharedRoutingState(
+          config.routing.share,
+          new RedisRoutingTransport(store.redis, config.routing.share.channel, logger, () => metrics.sharedRecords.inc({ direction: 'dropped' })),
+          (ms, fn) => setTimeout(fn, ms).unref(),
+          pins,
+          (direction, n) => metrics.sharedRecords.inc({ direction }, n)
+        )
+      : undefined
+  const buildStrategies = (routing: Config['routing']) => {
+    const s = new StrategyRegistry([...builtinStrategies(routing, shared), ...(opts.strategies ?? [])])
+    s.resolve(routing.defaultStrategy) // an unknown default is a config error, at start and on reload
+    return s
+  }
+  let strategies = buildStrategies(config.routing)
   const auth = new Authenticator(config.auth)
   const retryBudget = new RetryBudget(config.upstream.retry.budgetPercent)
   const tracing = config.tracing && new Tracing(config.tracing)
-  const pins = new ResponsePins()
   const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random, status, sendTimes, tracing, pins })
   const drain = new ResponseDrain()
   const startedAt = Date.now()
@@ -218,6 +231,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
         sendTimes.stop()
         adapterPoller?.stop()
         await fleet?.stop()
+        await shared?.close()
         scraper.stop()
         await kubernetes?.stop()
         await Promise.race([pools.close(), new Promise((r) => setTimeout(r, 100).unref())])

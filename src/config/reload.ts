@@ -2,7 +2,7 @@ import type { Config } from './schema.js'
 
 /**
  * Settings a running gateway cannot change: the listening socket and its limits, the limit
- * store's connection, Kubernetes watches, scrape loops, outlier options, the admin API, tracing.
+ * store's connection, Kubernetes watches, scrape loops, outlier options, the admin API, the admission queue, tracing.
  * A reload keeps their old values and says which ones need a restart.
  */
 export const RESTART_ONLY = [
@@ -17,11 +17,13 @@ export const RESTART_ONLY = [
   'server.logLevel',
   'server.watchConfig',
   'rateLimit.store',
+  'routing.share',
   'rateLimit.redis',
   'discovery.kubernetes',
   'upstream.outlier',
   'telemetry',
   'admin',
+  'admission',
   'tracing'
 ] as const
 

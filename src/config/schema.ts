@@ -101,10 +101,24 @@ const prefixCache = z.strictObject({
   tokenizeTimeoutMs: positiveInt.default(200)
 })
 
+const share = z.strictObject({
+  /** With rateLimit.store redis: replicas share what the prefix strategies learned and the Responses API pins (docs/scaling.md). */
+  enabled: z.boolean().default(true),
+  /** Redis pub/sub channel; deployments sharing one Redis use one channel each. */
+  channel: z.string().min(1).default('brixgate:routing'),
+  /** Records are batched this long before one message goes out. */
+  flushMs: positiveInt.default(20),
+  /** Blocks one record carries at most (a longer new prefix is shared up to here). */
+  maxBlocksPerRecord: positiveInt.default(1024),
+  /** Blocks one batch carries at most; records beyond are dropped (counted), never queued. */
+  maxPendingBlocks: positiveInt.default(200_000)
+})
+
 const routing = z.strictObject({
   defaultStrategy: z.string().min(1).default('random'),
   explain: z.boolean().default(false),
-  prefixCache: prefixCache.prefault({})
+  prefixCache: prefixCache.prefault({}),
+  share: share.prefault({})
 })
 
 const limitsShape = { rpm: positiveInt, tpm: positiveInt }
@@ -159,6 +173,51 @@ const tracing = z.strictObject({
   exportDelayMs: z.number().int().positive().default(1000)
 })
 
+const band = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'lowercase letters, digits, - and _ (at most 32)'),
+  /** Higher bands are served first. */
+  priority: z.number().int(),
+  /** Requests of this band waiting at most (0 = never queued: refused at once when the pods are full). */
+  maxQueue: z.number().int().min(0).default(1000),
+  /** Longest wait in the queue before a 503. */
+  queueTimeoutMs: positiveInt.default(30_000),
+  /** Its waiting requests are dropped first when the whole queue is full. */
+  sheddable: z.boolean().default(false)
+})
+
+const admission = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** Requests a pod takes at once before it counts as full; 0 = its batch cap (vLLM --max-num-seqs: the pod label, else learned). */
+    maxInflightPerPod: z.number().int().min(0).default(0),
+    /** Requests waiting in all bands together, per model. */
+    maxQueue: positiveInt.default(10_000),
+    bands: z
+      .array(band)
+      .min(1)
+      .default([
+        { name: 'critical', priority: 10, maxQueue: 1000, queueTimeoutMs: 60_000, sheddable: false },
+        { name: 'standard', priority: 0, maxQueue: 1000, queueTimeoutMs: 30_000, sheddable: false },
+        { name: 'sheddable', priority: -10, maxQueue: 1000, queueTimeoutMs: 10_000, sheddable: true }
+      ]),
+    /** The band of requests that name none (and of users without one). */
+    defaultBand: z.string().default('standard'),
+    /** Request header naming a band; it can lower a request's band, never raise it above the user's. */
+    header: z.string().regex(/^[a-z0-9-]+$/).default('x-priority'),
+    /** user → band (the highest band that user's requests may use, and their default). */
+    users: z.record(z.string(), z.string()).default({}),
+    /** While requests wait, how often capacity is re-checked (other replicas' requests, scraped queues). */
+    recheckMs: positiveInt.default(25)
+  })
+  .superRefine((a, ctx) => {
+    const names = new Set(a.bands.map((b) => b.name))
+    if (names.size !== a.bands.length) ctx.addIssue({ code: 'custom', path: ['bands'], message: 'band names must be unique' })
+    if (!names.has(a.defaultBand)) ctx.addIssue({ code: 'custom', path: ['defaultBand'], message: `"${a.defaultBand}" is not one of the bands (${[...names].join(', ')})` })
+    for (const [user, b] of Object.entries(a.users)) {
+      if (!names.has(b)) ctx.addIssue({ code: 'custom', path: ['users', user], message: `"${b}" is not one of the bands (${[...names].join(', ')})` })
+    }
+  })
+
 export const configSchema = z.strictObject({
   server: server.prefault({}),
   upstream: upstream.prefault({}),
@@ -168,6 +227,8 @@ export const configSchema = z.strictObject({
   rateLimit: rateLimit.prefault({}),
   auth: auth.prefault({}),
   admin: admin.prefault({}),
+  /** The admission queue in front of full pods: priority bands, per-user fair share (docs/admission.md). */
+  admission: admission.prefault({}),
   /** OpenTelemetry traces; absent = off. */
   tracing: tracing.optional()
 })
@@ -175,3 +236,5 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>
 export type StaticModel = z.infer<typeof staticModel>
 export type UserLimits = z.infer<typeof user>
+export type AdmissionConfig = z.infer<typeof admission>
+export type BandConfig = z.infer<typeof band>

@@ -26,6 +26,11 @@ export class GatewayMetrics {
   readonly stepAdmit: { observe(seconds: number): void }
   readonly stepRoute: { observe(seconds: number): void }
   readonly stepConnect: { observe(seconds: number): void }
+  readonly admissionWait: Histogram<'band'>
+  readonly admissionRejected: Counter<'band' | 'reason'>
+  /** Requests waiting in the admission queue per model and band (set when the queue exists). */
+  queueDepth: () => { model: string; band: string; waiting: number }[] = () => []
+  readonly sharedRecords: Counter<'direction'>
 
   constructor(registry: PodRegistry, inflight: InflightTracker, opts: { defaultMetrics?: boolean } = {}) {
     const r = this.registry
@@ -82,6 +87,31 @@ export class GatewayMetrics {
     this.configGeneration = new Gauge({ name: 'brixgate_config_generation', help: 'The config generation in use: 1 at start, +1 for every reload applied.', registers: [r] })
     this.configGeneration.set(1)
     this.configReloads = new Counter({ name: 'brixgate_config_reloads_total', help: 'Config reloads (SIGHUP, file watch) by outcome (applied, rejected).', labelNames: ['outcome'], registers: [r] })
+    this.admissionWait = new Histogram({
+      name: 'brixgate_admission_wait_seconds',
+      help: 'Time requests waited in the admission queue before going to a pod, by band (0 when the pods had room).',
+      labelNames: ['band'],
+      buckets: [0, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [r]
+    })
+    this.admissionRejected = new Counter({ name: 'brixgate_admission_rejected_total', help: 'Requests the admission queue refused, by band and reason (full, timeout, shed).', labelNames: ['band', 'reason'], registers: [r] })
+    const depth = () => this.queueDepth()
+    new Gauge({
+      name: 'brixgate_admission_queue_depth',
+      help: 'Requests waiting in the admission queue for full pods, per model and band (an autoscaling signal).',
+      labelNames: ['model', 'band'],
+      registers: [r],
+      collect() {
+        this.reset()
+        for (const d of depth()) this.set({ model: d.model, band: d.band }, d.waiting)
+      }
+    })
+    this.sharedRecords = new Counter({
+      name: 'brixgate_shared_routing_records_total',
+      help: 'Routing-state records (prefix deltas, response pins) exchanged with the other replicas through Redis, by direction (sent, received, dropped).',
+      labelNames: ['direction'],
+      registers: [r]
+    })
     this.storeErrors = new Counter({ name: 'brixgate_rate_limit_store_errors_total', help: 'Rate-limit store failures.', labelNames: ['op'], registers: [r] })
     new Gauge({
       name: 'brixgate_pod_inflight_requests',

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Pod } from '../discovery/pod.js'
 import type { Admission } from '../limits/limiter.js'
+import type { Grant } from '../admission/queue.js'
 import type { RoutingRequest, Strategy } from '../routing/strategy.js'
 import type { LoadTicket } from '../telemetry/pod-load.js'
 import type { RequestTrace } from '../observability/tracing.js'
@@ -37,6 +38,8 @@ export interface Timings {
   upstreamWritten?: number
   /** Time spent in attempts that failed over to another pod (the pods' time, not the gateway's). */
   failoverMs: number
+  /** Time spent waiting in the admission queue for a free slot (the pods' fullness, not the gateway's work). */
+  queuedMs: number
 }
 
 /**
@@ -51,13 +54,15 @@ export class RequestContext {
   readonly abort = new AbortFlag()
   /** Response headers gathered on the way (request-id, strategy, pod, limits...). */
   readonly headers: Record<string, string | string[]>
-  readonly timings: Timings = { failoverMs: 0 }
+  readonly timings: Timings = { failoverMs: 0, queuedMs: 0 }
   user?: string
   strategy?: Strategy
   parsed?: ParsedRequest
   /** Set once the model is known to exist (keeps metric labels bounded). */
   model?: string
   admission?: Admission
+  /** Leave from the admission queue to use a pod slot (admission on). */
+  grant?: Grant
   routing?: RoutingRequest
   /** The pod of the current (or last) attempt and its load ticket. */
   pod?: Pod

@@ -33,6 +33,9 @@ import type { UpstreamSendTimes } from '../proxy/send-times.js'
 import type { Tracing } from '../observability/tracing.js'
 import type { ResponsePins } from '../routing/response-pins.js'
 import { bodyUsage } from '../proxy/usage.js'
+import { AdmissionQueue, type AdmissionClock } from '../admission/queue.js'
+import { bandFor } from '../admission/bands.js'
+import { freeSlots } from '../admission/capacity.js'
 
 export interface PipelineDeps {
   config: Config
@@ -60,6 +63,8 @@ export interface PipelineDeps {
   tracing?: Tracing
   /** Responses API conversations → the pod holding each (previous_response_id); absent = no pinning. */
   pins?: ResponsePins
+  /** The admission queue's timers (tests); default the wall clock. */
+  admissionClock?: AdmissionClock
 }
 
 /**
@@ -97,6 +102,8 @@ export class InferencePipeline {
   private readonly routeDeps: RouteDeps
   /** Streams being relayed, with how to cut each one (shutdown). */
   private readonly openStreams = new Map<RequestContext, (reason: GatewayError) => void>()
+  /** Requests wait here while their model's pods are full (config admission.enabled). */
+  readonly admission: AdmissionQueue | undefined
 
   constructor(private deps: PipelineDeps) {
     this.stats = podStats({
@@ -107,6 +114,22 @@ export class InferencePipeline {
       batchCap: (p) => configuredCap(p.labels) ?? deps.scraper.batchCaps.get(p.metricsAddress)
     })
     this.routeDeps = { stats: this.stats, load: deps.load, perf: deps.perf, random: deps.random }
+    const cfg = deps.config.admission
+    if (cfg.enabled) {
+      const { metrics } = deps
+      const waits = new Map(cfg.bands.map((b) => [b.name, metrics.admissionWait.labels(b.name)]))
+      this.admission = new AdmissionQueue(
+        cfg,
+        (model) => freeSlots(this.deps.registry.resolve(model).pods, this.stats, cfg.maxInflightPerPod),
+        {
+          admitted: (band, waitedMs) => waits.get(band)?.observe(waitedMs / 1000),
+          rejected: (band, reason) => metrics.admissionRejected.inc({ band, reason })
+        },
+        deps.admissionClock
+      )
+      const queue = this.admission
+      metrics.queueDepth = () => queue.depth()
+    }
   }
 
   /**
@@ -178,6 +201,14 @@ export class InferencePipeline {
     if (ctx.user !== undefined) {
       ctx.admission = await deps.limiter.admit(ctx.user, `${ctx.id}:${ctx.started}`, deps.limiter.reserveFor(parsed.raw.length, parsed.maxTokens))
       Object.assign(ctx.headers, ctx.admission.headers)
+    }
+    if (this.admission) {
+      const cfg = deps.config.admission
+      const band = bandFor(cfg, ctx.user, header(ctx, cfg.header))
+      const tokens = Math.ceil(parsed.raw.length / 4) + (parsed.maxTokens ?? 128)
+      const grant = this.admission.admit({ model: parsed.model, user: ctx.user, band, tokens, abort: ctx.abort })
+      ctx.grant = grant instanceof Promise ? await grant : grant
+      ctx.timings.queuedMs = ctx.grant.waitedMs
     }
     ctx.timings.admitted = ctx.elapsed()
   }
@@ -273,6 +304,7 @@ export class InferencePipeline {
     ctx.pod = pod
     ctx.reason = routed.input.pods.length === 1 && pod.id === this.pinnedPod(ctx) ? `previous_response_id: the pod holding the conversation; ${decision.reason}` : decision.reason
     ctx.ticket = routed.ticket
+    ctx.grant?.routed()
     ctx.timings.routed = ctx.elapsed()
     if (deps.load.inflight.get(pod.address) === 1) deps.registry.outlier.becameBusy(pod.address)
     ctx.headers['target-pod'] = pod.name
@@ -429,6 +461,8 @@ export class InferencePipeline {
     ctx.finished = true
     ctx.status = status
     ctx.ticket?.release()
+    // after the release: the slot it frees goes to the next request waiting
+    ctx.grant?.finished(ctx.tokens)
     const { deps } = this
     const seconds = ctx.elapsed() / 1000
     if (ctx.tokens !== undefined) deps.metrics.tokens.inc({ kind: 'total' }, ctx.tokens)
@@ -439,9 +473,9 @@ export class InferencePipeline {
     const firstByte = t.firstByte ?? t.upstreamHeaders
     const ttftMs = firstByte !== undefined && t.sent !== undefined ? firstByte - t.sent : undefined
     if (t.sent !== undefined) {
-      deps.metrics.gatewayOverhead.observe((t.sent - t.failoverMs) / 1000)
+      deps.metrics.gatewayOverhead.observe((t.sent - t.failoverMs - t.queuedMs) / 1000)
       if (t.admitted !== undefined) {
-        deps.metrics.stepAdmit.observe(t.admitted / 1000)
+        deps.metrics.stepAdmit.observe((t.admitted - t.queuedMs) / 1000)
         deps.metrics.stepRoute.observe((t.sent - t.admitted - t.failoverMs) / 1000)
       }
       if (t.upstreamWritten !== undefined) deps.metrics.stepConnect.observe(Math.max(0, t.upstreamWritten - t.sent) / 1000)
@@ -517,20 +551,22 @@ export class InferencePipeline {
 }
 
 /**
- * The `server-timing` header (ms): admit = arrival → limits passed; route = admitted → sent to the
+ * The `server-timing` header (ms): admit = arrival → limits passed (queue wait left out); queue =
+ * time waiting in the admission queue for a free pod slot (only when it waited); route = admitted → sent to the
  * pod that answered, failed attempts left out; failover = time in attempts that failed over;
  * connect = sent → written to the pod's socket (pool wait, TCP connect); first-byte = sent → the
  * pod's first answer; gateway = the gateway's own time before the pod got the request (admit +
- * route). Browsers' devtools and most tracing tools read it.
+ * route, without queue wait). Browsers' devtools and most tracing tools read it.
  */
 export function serverTiming(t: Timings): string {
   const parts: string[] = []
-  if (t.admitted !== undefined) parts.push(`admit;dur=${ms(t.admitted)}`)
+  if (t.admitted !== undefined) parts.push(`admit;dur=${ms(t.admitted - t.queuedMs)}`)
+  if (t.queuedMs > 0) parts.push(`queue;dur=${ms(t.queuedMs)}`)
   if (t.sent !== undefined && t.admitted !== undefined) parts.push(`route;dur=${ms(t.sent - t.admitted - t.failoverMs)}`)
   if (t.failoverMs > 0) parts.push(`failover;dur=${ms(t.failoverMs)}`)
   if (t.upstreamWritten !== undefined && t.sent !== undefined) parts.push(`connect;dur=${ms(Math.max(0, t.upstreamWritten - t.sent))}`)
   if (t.sent !== undefined && t.committed !== undefined) parts.push(`first-byte;dur=${ms(t.committed - t.sent)}`)
-  if (t.sent !== undefined) parts.push(`gateway;dur=${ms(t.sent - t.failoverMs)}`)
+  if (t.sent !== undefined) parts.push(`gateway;dur=${ms(t.sent - t.failoverMs - t.queuedMs)}`)
   return parts.join(', ')
 }
 

@@ -1,6 +1,7 @@
 import type { Config } from '../config/schema.js'
 import { blockHashes, modelSalt, tokenHashes, type BlockHashes } from './prefix/block-hash.js'
 import { PrefixIndex } from './prefix/prefix-index.js'
+import type { PrefixShare } from '../sharing/shared-routing.js'
 import type { Pod } from '../discovery/pod.js'
 import { slotWaitMs } from '../telemetry/batch-cap.js'
 import { bestIndex, type RoutingInput, type RoutingRequest, type Strategy } from './strategy.js'
@@ -29,9 +30,12 @@ function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
  * the prompt's blocks (the blocks it held already are not touched twice), retracted() takes back
  * what accepted() added when the attempt failed — a pod that never got the prompt must not look
  * like it caches it. The request's hashes are computed once (per request object) for pick and hooks.
+ * With shared routing state, both go to the other gateway replicas too (only the blocks new to this
+ * index), and theirs come into this index.
  */
-function learningIndex(cfg: PrefixConfig, hashesOf: (input: RoutingInput) => BlockHashes) {
+function learningIndex(cfg: PrefixConfig, name: string, hashesOf: (input: RoutingInput) => BlockHashes, share?: PrefixShare) {
   const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
+  share?.register(name, index)
   const memo = new WeakMap<RoutingRequest, BlockHashes>()
   const held = new WeakMap<RoutingRequest, Map<string, number>>()
   const hashes = (input: RoutingInput) => {
@@ -48,10 +52,13 @@ function learningIndex(cfg: PrefixConfig, hashesOf: (input: RoutingInput) => Blo
       const byPod = held.get(input.request) ?? new Map<string, number>()
       held.set(input.request, byPod.set(pod.id, from))
       index.insert(h, pod.id, from)
+      share?.recorded(name, 'insert', pod.id, h, from)
     },
     retracted(input: RoutingInput, pod: Pod) {
       const from = held.get(input.request)?.get(pod.id)
-      if (from !== undefined) index.remove(hashes(input), pod.id, from)
+      if (from === undefined) return
+      index.remove(hashes(input), pod.id, from)
+      share?.recorded(name, 'remove', pod.id, hashes(input), from)
     }
   }
 }
@@ -62,8 +69,8 @@ function learningIndex(cfg: PrefixConfig, hashesOf: (input: RoutingInput) => Blo
  * only the least-loaded pods are candidates; among the pods with the longest match, one whose
  * in-flight ≤ mean + stdDevFactor·σ; else the least loaded. The chosen pod is indexed.
  */
-export function prefixCacheStrategy(cfg: PrefixConfig): Strategy {
-  const learning = learningIndex(cfg, (input) => blockHashes(input.request.text(), cfg.blockSize, modelSalt(input.request.model)))
+export function prefixCacheStrategy(cfg: PrefixConfig, share?: PrefixShare): Strategy {
+  const learning = learningIndex(cfg, 'prefix-cache', (input) => blockHashes(input.request.text(), cfg.blockSize, modelSalt(input.request.model)), share)
   const { index } = learning
   return {
     name: 'prefix-cache',
@@ -119,8 +126,8 @@ function requestHashes(input: RoutingInput, cfg: PrefixConfig): BlockHashes {
  * pod wins. A pod holding the prefix keeps the conversation until waiting there costs more than
  * recomputing the prefix elsewhere and keeping a second copy (docs/routing.md).
  */
-export function cacheAwareStrategy(cfg: PrefixConfig): Strategy {
-  const learning = learningIndex(cfg, (input) => requestHashes(input, cfg))
+export function cacheAwareStrategy(cfg: PrefixConfig, share?: PrefixShare): Strategy {
+  const learning = learningIndex(cfg, 'cache-aware', (input) => requestHashes(input, cfg), share)
   const { index } = learning
   /** Each pod's share of the prompt already cached and its expected cost in ms, for this request. */
   const evaluate = (input: RoutingInput) => {

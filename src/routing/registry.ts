@@ -8,10 +8,11 @@ import { cacheAwareStrategy, prefixCacheStrategy } from './prefix-cache.js'
 import { randomStrategy } from './random.js'
 import { sessionAffinityStrategy } from './session-affinity.js'
 import type { Strategy } from './strategy.js'
+import type { PrefixShare } from '../sharing/shared-routing.js'
 import { vtcBasicStrategy } from './vtc-basic.js'
 
-/** Every strategy the gateway knows, by its AIBrix name (plus cache-aware). One module each. */
-export function builtinStrategies(routing: Config['routing']): Strategy[] {
+/** Every strategy the gateway knows, by its AIBrix name (plus cache-aware). One module each; `share` spreads the prefix strategies' learning over the replicas. */
+export function builtinStrategies(routing: Config['routing'], share?: PrefixShare): Strategy[] {
   return [
     randomStrategy,
     leastRequestStrategy,
@@ -21,10 +22,10 @@ export function builtinStrategies(routing: Config['routing']): Strategy[] {
     leastLatencyStrategy,
     leastBusyTimeStrategy,
     sessionAffinityStrategy,
-    prefixCacheStrategy(routing.prefixCache),
+    prefixCacheStrategy(routing.prefixCache, share),
     vtcBasicStrategy(),
     powerOfTwoStrategy,
-    cacheAwareStrategy(routing.prefixCache)
+    cacheAwareStrategy(routing.prefixCache, share)
   ]
 }
 

@@ -38,9 +38,9 @@ t.test('server-timing names admit, route, connect, first-byte and gateway; a fai
 })
 
 t.test('serverTiming leaves out what a request did not reach', async (t) => {
-  t.equal(serverTiming({ failoverMs: 0, admitted: 0.5 }), 'admit;dur=0.5')
-  t.equal(serverTiming({ failoverMs: 0 }), '')
-  t.equal(serverTiming({ failoverMs: 5, admitted: 1, sent: 9, committed: 20 }), 'admit;dur=1, route;dur=3, failover;dur=5, first-byte;dur=11, gateway;dur=4')
+  t.equal(serverTiming({ failoverMs: 0, queuedMs: 0, admitted: 0.5 }), 'admit;dur=0.5')
+  t.equal(serverTiming({ failoverMs: 0, queuedMs: 0 }), '')
+  t.equal(serverTiming({ failoverMs: 5, queuedMs: 0, admitted: 1, sent: 9, committed: 20 }), 'admit;dur=1, route;dur=3, failover;dur=5, first-byte;dur=11, gateway;dur=4')
 })
 
 t.test('send times stay bounded when attempts are never taken (clients that left)', async (t) => {
@@ -54,4 +54,8 @@ t.test('send times stay bounded when attempts are never taken (clients that left
   t.equal(times.take('r0'), undefined, 'the oldest was dropped')
   t.type(times.take('r10004'), 'number', 'the newest is kept')
   t.equal(times.take('r10004'), undefined, 'taken once')
+})
+
+t.test('serverTiming shows the admission queue wait apart from the gateway\'s own time', async (t) => {
+  t.equal(serverTiming({ failoverMs: 0, queuedMs: 40, admitted: 41, sent: 42, committed: 50 }), 'admit;dur=1, queue;dur=40, route;dur=1, first-byte;dur=8, gateway;dur=2')
 })

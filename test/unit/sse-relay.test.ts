@@ -59,3 +59,36 @@ t.test('comments and multi-line data pass through', async (t) => {
   t.equal(feed(new SseRelay(false), stream, 2), stream)
   t.equal(feed(new SseRelay(true), stream, 2), stream)
 })
+
+const named = (type: string, obj: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...obj })}\n\n`
+
+t.test('Anthropic events: usage from message_start (input) and the last message_delta (output), bytes untouched', async (t) => {
+  const stream =
+    named('message_start', { message: { id: 'msg_1', usage: { input_tokens: 11, output_tokens: 0, cache_read_input_tokens: 4 } } }) +
+    named('content_block_delta', { index: 0, delta: { type: 'text_delta', text: 'hi' } }) +
+    named('message_delta', { delta: { stop_reason: 'max_tokens' }, usage: { output_tokens: 2 } }) +
+    named('message_delta', { delta: {}, usage: { output_tokens: 3 } }) +
+    named('message_stop', {})
+  for (const size of [1, 5, 4096]) {
+    const relay = new SseRelay(false, 'anthropic')
+    t.equal(feed(relay, stream, size), stream, `chunks of ${size}`)
+    t.same(relay.usage, { prompt_tokens: 11, completion_tokens: 3, total_tokens: 14, prompt_tokens_details: { cached_tokens: 4 } })
+  }
+  const failed = new SseRelay(false, 'anthropic')
+  feed(failed, named('error', { error: { type: 'overloaded_error', message: 'busy' } }), 4096)
+  t.ok(failed.firstEventError, 'an opening error event is a failed attempt')
+})
+
+t.test('Responses API events: the response id from response.created, usage from response.completed', async (t) => {
+  const stream =
+    named('response.created', { sequence_number: 0, response: { id: 'resp_abc', usage: null } }) +
+    named('response.output_text.delta', { sequence_number: 1, delta: 'x' }) +
+    named('response.completed', { sequence_number: 2, response: { id: 'resp_abc', usage: { input_tokens: 7, output_tokens: 1, total_tokens: 8, input_tokens_details: { cached_tokens: 0 } } } })
+  const relay = new SseRelay(false, 'responses')
+  t.equal(feed(relay, stream, 3), stream)
+  t.equal(relay.responseId, 'resp_abc')
+  t.same(relay.usage, { prompt_tokens: 7, completion_tokens: 1, total_tokens: 8, prompt_tokens_details: { cached_tokens: 0 } })
+  const failed = new SseRelay(false, 'responses')
+  feed(failed, named('error', { code: 'server_error', message: 'boom' }), 4096)
+  t.ok(failed.firstEventError, 'the Responses error event {"type":"error"} counts as an error')
+})

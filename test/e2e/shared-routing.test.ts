@@ -1,0 +1,70 @@
+import t from 'tap'
+import OpenAI from 'openai'
+import { startSim, type SimServer } from '../../src/sim/server.js'
+import { spawnCli, writeConfig, type CliProcess } from '../helpers/gateway.js'
+import { requireRedis } from '../helpers/redis.js'
+
+// Two real gateway processes (the built CLI) sharing Redis, in front of three simulated pods:
+// what one replica learns about the pods' prefixes and Responses conversations, the other uses.
+const MODEL = 'm'
+let sims: SimServer[] = []
+const gateways: CliProcess[] = []
+
+t.before(async () => {
+  if (!(await requireRedis(t))) return
+  sims = await Promise.all([0, 1, 2].map(() => startSim({ model: MODEL, timeScale: 0.01 })))
+  const file = writeConfig({
+    server: { host: '127.0.0.1', port: 0, logLevel: 'warn' },
+    discovery: { static: { models: [{ name: MODEL, endpoints: sims.map((s, i) => ({ address: s.address, name: `pod-${i}` })) }] } },
+    routing: { defaultStrategy: 'prefix-cache', share: { channel: `brixgate:test:routing:${process.pid}:${Date.now()}`, flushMs: 10 } },
+    rateLimit: { store: 'redis', unknownUser: 'default', defaultLimits: { rpm: 100_000, tpm: 100_000_000 } },
+    telemetry: { fleetSyncMs: 50, scrapeIntervalMs: 0 }
+  })
+  for (let i = 0; i < 2; i++) gateways.push(await spawnCli(['--config', file]))
+})
+
+t.teardown(async () => {
+  await Promise.all(gateways.map((g) => g.stop()))
+  await Promise.all(sims.map((s) => s.close()))
+})
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+t.test('a tenant\'s requests reach one pod whichever replica they arrive at (prefix-cache)', async (t) => {
+  if (gateways.length < 2) return
+  const clients = gateways.map((g) => new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'unused', maxRetries: 0 }))
+  const podsByTenant = new Map<number, Set<string>>()
+  for (let tenant = 0; tenant < 6; tenant++) {
+    const system = `You are tenant ${tenant}'s assistant. ` + `Policy ${tenant}: answer with care and cite the handbook section. `.repeat(40)
+    const pods = new Set<string>()
+    for (let turn = 0; turn < 4; turn++) {
+      // alternate replicas: A, B, A, B
+      const { response } = await clients[turn % 2].chat.completions
+        .create({ model: MODEL, max_tokens: 2, messages: [{ role: 'system', content: system }, { role: 'user', content: `question ${turn}` }] })
+        .withResponse()
+      pods.add(response.headers.get('target-pod') ?? '')
+      await pause(80) // the batch goes out within flushMs (10 ms)
+    }
+    podsByTenant.set(tenant, pods)
+  }
+  for (const [tenant, pods] of podsByTenant) t.equal(pods.size, 1, `tenant ${tenant}: ${[...pods].join(', ')}`)
+  // the tenants spread over the pods (least-loaded placement of new prefixes), not all on one
+  t.ok(new Set([...podsByTenant.values()].map((p) => [...p][0])).size > 1)
+  const metrics = await (await fetch(`${gateways[1].url}/metrics`)).text()
+  t.match(metrics, /brixgate_shared_routing_records_total\{direction="received"\} [1-9]/)
+})
+
+t.test('a Responses conversation started on one replica continues on the other (random routing)', async (t) => {
+  if (gateways.length < 2) return
+  const clients = gateways.map((g) => new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'unused', maxRetries: 0, defaultHeaders: { 'routing-strategy': 'random' } }))
+  let previous = await clients[0].responses.create({ model: MODEL, input: 'Start a conversation', max_output_tokens: 2 })
+  const pods = new Set<string>()
+  for (let turn = 1; turn <= 6; turn++) {
+    await pause(60)
+    const { data, response } = await clients[turn % 2].responses.create({ model: MODEL, input: `turn ${turn}`, max_output_tokens: 2, previous_response_id: previous.id }).withResponse()
+    t.equal(data.previous_response_id, previous.id)
+    pods.add(response.headers.get('target-pod') ?? '')
+    previous = data
+  }
+  t.equal(pods.size, 1, 'every turn reached the pod that stores the conversation')
+})
