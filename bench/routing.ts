@@ -16,12 +16,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { Worker } from 'node:worker_threads'
 import { parseConfig } from '../src/config/load.js'
 import { createGateway, type Gateway } from '../src/gateway.js'
 import { silentLogger } from '../src/observability/logger.js'
 import { parseVllmMetrics, prefixHitRate } from '../src/telemetry/pod-metrics.js'
 import { startChild } from './lib.js'
+import { WorkerPool } from './worker-pool.js'
 import { CLUSTER, workloads, type Workload } from './routing/workloads.js'
 import type { ReplayOptions, ReplayResult } from './routing/replay.js'
 import type { VirtualReplayOptions } from './routing/virtual-replay.js'
@@ -93,36 +93,6 @@ async function startGatewayFor(addresses: string[], w: Workload, strategy: strin
   return { gateway, url: await gateway.listen() }
 }
 
-/** Worker threads that take one run per message; runs queue for the first free worker. */
-class WorkerPool<In, Out> {
-  private readonly idle: Worker[]
-  private readonly queue: (() => void)[] = []
-
-  constructor(file: string, size: number) {
-    this.idle = Array.from({ length: size }, () => new Worker(here(file)))
-  }
-
-  /** The run's result and its wall time (not counting its wait for a worker). */
-  async run(input: In): Promise<{ result: Out; seconds: number }> {
-    const worker = this.idle.pop() ?? (await new Promise<Worker>((resolve) => this.queue.push(() => resolve(this.idle.pop()!))))
-    const started = Date.now()
-    try {
-      const result = await new Promise<Out>((resolve, reject) => {
-        worker.once('message', (m: { result?: Out; error?: string }) => (m.result ? resolve(m.result) : reject(new Error(m.error))))
-        worker.postMessage(input)
-      })
-      return { result, seconds: (Date.now() - started) / 1000 }
-    } finally {
-      this.idle.push(worker)
-      this.queue.shift()?.()
-    }
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.idle.map((w) => w.terminate()))
-  }
-}
-
 const summarise = (r: ReplayResult, hitRate: number, seconds: number): RunResult => ({
   seconds,
   ttftP50: pct(r.ttft, 0.5),
@@ -187,8 +157,8 @@ async function main(): Promise<void> {
   const charts: string[] = []
   const medians: Results = new Map()
   const began = Date.now()
-  const replayer = virtual ? undefined : new WorkerPool<ReplayOptions, ReplayResult>('./routing/replay-worker.js', 1)
-  const simulator = virtual ? new WorkerPool<VirtualReplayOptions, ReplayResult & { hitRate: number }>('./routing/virtual-worker.js', availableParallelism()) : undefined
+  const replayer = virtual ? undefined : new WorkerPool<ReplayOptions, ReplayResult>(here('./routing/replay-worker.js'), 1)
+  const simulator = virtual ? new WorkerPool<VirtualReplayOptions, ReplayResult & { hitRate: number }>(here('./routing/virtual-worker.js'), availableParallelism()) : undefined
   if (writesDocs) mkdirSync(here('../../docs/img'), { recursive: true })
   for (const w of chosen) {
     const runner = simulator ? virtualRunner(w, simulator) : await httpRunner(w, replayer!)

@@ -7,6 +7,7 @@ import { configSchema } from '../../src/config/schema.js'
 import { builtinStrategies } from '../../src/routing/registry.js'
 import { VirtualCluster, type VirtualOutcome } from '../../src/sim/virtual-cluster.js'
 import type { ReplayResult } from './replay.js'
+import type { PrefixShare } from '../../src/sharing/shared-routing.js'
 import { CLUSTER, rng, workloads } from './workloads.js'
 
 export interface VirtualReplayOptions {
@@ -20,14 +21,31 @@ export interface VirtualReplayOptions {
   /** The gateway's scrape interval and staleness limit, simulated ms. */
   scrapeIntervalMs: number
   staleAfterMs: number
+  /** Gateway replicas in front of the pods (default one), sharing routing state or not. */
+  replicas?: { count: number; share: boolean }
 }
 
 export async function replayVirtual(o: VirtualReplayOptions): Promise<ReplayResult & { hitRate: number }> {
   const w = workloads().find((x) => x.name === o.workload)!
-  // a fresh strategy per run, with the gateway's default settings
-  const strategy = builtinStrategies(configSchema.shape.routing.parse({})).find((s) => s.name === o.strategy)
-  if (!strategy) throw new Error(`unknown strategy ${o.strategy}`)
-  const cluster = new VirtualCluster({ model: 'm', gpus: w.gpus, kvTokens: CLUSTER.kvTokens, maxBatch: w.maxBatch ?? CLUSTER.maxBatch, adapters: w.adapters, maxLoras: w.maxLoras, strategy, scrapeIntervalMs: o.scrapeIntervalMs, staleAfterMs: o.staleAfterMs, seed: o.seed })
+  // a fresh strategy per run (and per replica), with the gateway's default settings
+  const strategy = (share?: PrefixShare) => {
+    const s = builtinStrategies(configSchema.shape.routing.parse({}), share).find((x) => x.name === o.strategy)
+    if (!s) throw new Error(`unknown strategy ${o.strategy}`)
+    return s
+  }
+  const cluster = new VirtualCluster({
+    model: 'm',
+    gpus: w.gpus,
+    kvTokens: CLUSTER.kvTokens,
+    maxBatch: w.maxBatch ?? CLUSTER.maxBatch,
+    adapters: w.adapters,
+    maxLoras: w.maxLoras,
+    strategy: o.replicas && o.replicas.count > 1 ? strategy : strategy(),
+    replicas: o.replicas,
+    scrapeIntervalMs: o.scrapeIntervalMs,
+    staleAfterMs: o.staleAfterMs,
+    seed: o.seed
+  })
   const { clock } = cluster
   const r = rng(o.seed)
   const measured: VirtualOutcome[] = []

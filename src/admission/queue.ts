@@ -99,7 +99,7 @@ const ANONYMOUS = ''
  * a request goes at once (one Map get and a sum over the pods). Otherwise it waits in its band:
  * higher bands go first; inside a band the user who has been served the fewest tokens goes next
  * (VTC, Sheng et al. 2024: a user's counter grows by the tokens it is served, and a user who starts
- * waiting is lifted to the lowest counter of those waiting, so idle time earns no credit). A band's
+ * waiting is lifted to just below the lowest counter of those waiting, so idle time earns no credit). A band's
  * full queue refuses with 503; past its timeout a request gets 503; when all bands together are
  * full, a request of the lowest sheddable band below the newcomer's is dropped for it (the newest of
  * the user with the most waiting there).
@@ -109,8 +109,8 @@ export class AdmissionQueue {
 
   constructor(
     private readonly cfg: AdmissionConfig,
-    /** Free request slots on the model's pods now (freeSlots over its routable pods). */
-    private readonly capacity: (model: string) => number,
+    /** Free request slots on the model's pods now, for a band that may fill `podShare` of each pod (freeSlots over its routable pods). */
+    private readonly capacity: (model: string, podShare: number) => number,
     private readonly events: AdmissionEvents,
     private readonly clock: AdmissionClock = wallClock
   ) {}
@@ -124,7 +124,7 @@ export class AdmissionQueue {
   /** A grant now (fast path), or a promise of one; rejects with a GatewayError (full, timeout, shed) or when the client leaves. */
   admit(req: AdmissionRequest): Grant | Promise<Grant> {
     const q = this.queue(req.model)
-    if (q.size === 0 && this.capacity(req.model) - q.handoffs > 0) {
+    if (q.size === 0 && this.capacity(req.model, req.band.podShare) - q.handoffs > 0) {
       this.events.admitted(req.band.name, 0, false)
       return this.grant(q, req, req.user ?? ANONYMOUS, 0)
     }
@@ -135,15 +135,15 @@ export class AdmissionQueue {
   poke(model: string): void {
     const q = this.queues.get(model)
     if (!q || q.size === 0) return
-    let free = this.capacity(model) - q.handoffs
-    while (q.size > 0 && free > 0) {
-      const w = this.next(q)
-      if (!w) break
-      this.take(q, w)
-      const waited = this.clock.now() - w.enqueuedAt
-      this.events.admitted(w.req.band.name, waited, true)
-      w.resolve(this.grant(q, w.req, w.user, waited))
-      free--
+    // bands in priority order; a band that may fill less of each pod stops earlier, and lower bands still go while it waits
+    for (const b of q.bands) {
+      while (b.size > 0 && this.capacity(model, b.band.podShare) - q.handoffs > 0) {
+        const w = this.next(b, q.counters)
+        this.take(q, w)
+        const waited = this.clock.now() - w.enqueuedAt
+        this.events.admitted(w.req.band.name, waited, true)
+        w.resolve(this.grant(q, w.req, w.user, waited))
+      }
     }
     this.scheduleRecheck(model, q)
   }
@@ -213,8 +213,9 @@ export class AdmissionQueue {
       if (list) list.push(w)
       else {
         // VTC's lift: a user who starts waiting starts from the lowest counter of those waiting
+        // (just below it: a user who was not waiting goes before the ones always waiting, once)
         const min = q.minBacklogged()
-        if (min !== undefined) q.counters.set(user, Math.max(q.counters.get(user) ?? 0, min))
+        if (min !== undefined) q.counters.set(user, Math.max(q.counters.get(user) ?? 0, min - 1))
         bq.byUser.set(user, [w])
       }
       bq.size++
@@ -225,22 +226,18 @@ export class AdmissionQueue {
     })
   }
 
-  /** The next request to go: the highest band with waiters, its user with the lowest counter, that user's oldest. */
-  private next(q: ModelQueue): Waiter | undefined {
-    for (const b of q.bands) {
-      if (b.size === 0) continue
-      let best: Waiter[] | undefined
-      let bestCount = Infinity
-      for (const [user, list] of b.byUser) {
-        const c = q.counters.get(user) ?? 0
-        if (c < bestCount) {
-          bestCount = c
-          best = list
-        }
+  /** The next request of a band with waiters: its user with the lowest counter, that user's oldest. */
+  private next(b: BandQueue, counters: ReadonlyMap<string, number>): Waiter {
+    let best: Waiter[] | undefined
+    let bestCount = Infinity
+    for (const [user, list] of b.byUser) {
+      const c = counters.get(user) ?? 0
+      if (c < bestCount) {
+        bestCount = c
+        best = list
       }
-      return best?.[0]
     }
-    return undefined
+    return best![0]
   }
 
   /** Takes a waiter out of the queue (it goes, timed out, was shed or its client left). */

@@ -160,7 +160,7 @@ const telemetry = z.strictObject({
   /** Scraped values older than this are ignored. */
   staleAfterMs: positiveInt.default(10_000),
   /** With rateLimit.store redis: how often replicas share their in-flight counts (0 = never). */
-  fleetSyncMs: z.number().int().min(0).default(500)
+  fleetSyncMs: z.number().int().min(0).default(100)
 })
 
 const tracing = z.strictObject({
@@ -182,7 +182,12 @@ const band = z.strictObject({
   /** Longest wait in the queue before a 503. */
   queueTimeoutMs: positiveInt.default(30_000),
   /** Its waiting requests are dropped first when the whole queue is full. */
-  sheddable: z.boolean().default(false)
+  sheddable: z.boolean().default(false),
+  /**
+   * Share of each pod's slots this band may fill (counting every band's requests): below 1 keeps
+   * headroom for higher bands, whose requests then find a free slot at once in smaller batches.
+   */
+  podShare: z.number().gt(0).max(1).default(1)
 })
 
 const admission = z
@@ -196,9 +201,9 @@ const admission = z
       .array(band)
       .min(1)
       .default([
-        { name: 'critical', priority: 10, maxQueue: 1000, queueTimeoutMs: 60_000, sheddable: false },
-        { name: 'standard', priority: 0, maxQueue: 1000, queueTimeoutMs: 30_000, sheddable: false },
-        { name: 'sheddable', priority: -10, maxQueue: 1000, queueTimeoutMs: 10_000, sheddable: true }
+        { name: 'critical', priority: 10, maxQueue: 1000, queueTimeoutMs: 60_000, sheddable: false, podShare: 1 },
+        { name: 'standard', priority: 0, maxQueue: 1000, queueTimeoutMs: 30_000, sheddable: false, podShare: 1 },
+        { name: 'sheddable', priority: -10, maxQueue: 1000, queueTimeoutMs: 10_000, sheddable: true, podShare: 1 }
       ]),
     /** The band of requests that name none (and of users without one). */
     defaultBand: z.string().default('standard'),
@@ -237,4 +242,5 @@ export type Config = z.infer<typeof configSchema>
 export type StaticModel = z.infer<typeof staticModel>
 export type UserLimits = z.infer<typeof user>
 export type AdmissionConfig = z.infer<typeof admission>
+export type AdmissionInput = z.input<typeof admission>
 export type BandConfig = z.infer<typeof band>

@@ -120,7 +120,7 @@ export class InferencePipeline {
       const waits = new Map(cfg.bands.map((b) => [b.name, metrics.admissionWait.labels(b.name)]))
       this.admission = new AdmissionQueue(
         cfg,
-        (model) => freeSlots(this.deps.registry.resolve(model).pods, this.stats, cfg.maxInflightPerPod),
+        (model, share) => freeSlots(this.deps.registry.resolve(model).pods, this.stats, cfg.maxInflightPerPod, share),
         {
           admitted: (band, waitedMs) => waits.get(band)?.observe(waitedMs / 1000),
           rejected: (band, reason) => metrics.admissionRejected.inc({ band, reason })
@@ -247,7 +247,7 @@ export class InferencePipeline {
     let pods = firstPods
     for (;;) {
       const cap = deps.config.upstream.maxInflightPerPod
-      const choice = candidates(parsed.model, pods, ctx.tried, this.stats, cap, pinned)
+      const choice = candidates(parsed.model, pods, ctx.tried, this.stats, { cap, pinned, admissionCap: this.admission && deps.config.admission.maxInflightPerPod })
       // every pod left is at its concurrency cap: an overload answer the client can act on
       if (choice.length === 0 && cap > 0 && untried(pods, ctx.tried).length > 0) throw new GatewayError('all_saturated', parsed.model)
       const routed = route(this.routeDeps, strategy, ctx.routing, choice)

@@ -1,4 +1,5 @@
 import type { Pod } from '../discovery/pod.js'
+import { withFreeSlot } from '../admission/capacity.js'
 import { loraCandidates } from '../routing/lora-affinity.js'
 import type { PodStats, RoutingDecision, RoutingInput, RoutingRequest, Strategy } from '../routing/strategy.js'
 import type { PerfTracker } from '../telemetry/perf.js'
@@ -32,15 +33,26 @@ export function belowCap(pods: readonly Pod[], cap: number, stats: PodStats): re
   return cap <= 0 ? pods : pods.filter((p) => stats.inflight(p) < cap)
 }
 
+export interface CandidateOptions {
+  /** upstream.maxInflightPerPod (0 = none): pods at it are left out, and none left is a 503. */
+  cap?: number
+  /** The pod holding the request's Responses conversation (previous_response_id). */
+  pinned?: string
+  /** With the admission queue on, its per-pod cap (0 = batch caps): pods with a free slot first. */
+  admissionCap?: number
+}
+
 /**
  * Candidate pods, by named filters in order: not yet tried (on a retry); the pod a conversation is
- * pinned to (it alone holds the stored response); below the concurrency cap; LoRA affinity.
+ * pinned to (it alone holds the stored response); below the concurrency cap; with a free slot
+ * (admission on); LoRA affinity.
  */
-export function candidates(model: string, pods: readonly Pod[], tried: ReadonlySet<string>, stats: PodStats, cap = 0, pinned?: string): readonly Pod[] {
+export function candidates(model: string, pods: readonly Pod[], tried: ReadonlySet<string>, stats: PodStats, opts: CandidateOptions = {}): readonly Pod[] {
   const left = untried(pods, tried)
-  const pin = pinned === undefined ? undefined : left.find((p) => p.id === pinned)
+  const pin = opts.pinned === undefined ? undefined : left.find((p) => p.id === opts.pinned)
   if (pin) return [pin]
-  const open = belowCap(left, cap, stats)
+  const below = belowCap(left, opts.cap ?? 0, stats)
+  const open = opts.admissionCap === undefined ? below : withFreeSlot(below, stats, opts.admissionCap)
   return open.length === 0 ? open : loraCandidates(model, open, stats)
 }
 

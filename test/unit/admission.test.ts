@@ -147,8 +147,8 @@ t.test('a user who starts waiting is lifted to the lowest counter: idle time ear
   for (let i = 0; i < 3; i++) await serveOne()
   for (let i = 1; i <= 3; i++) waiting.set(`b-${i}`, send(`b-${i}`, { user: 'b' }))
   for (let i = 0; i < 5; i++) await serveOne()
-  // b starts from a's counter (ties go to the earlier waiter); without the lift b, at 0, would take all three turns first
-  t.same(order, ['a-1', 'a-2', 'a-3', 'a-4', 'b-1', 'a-5', 'b-2', 'b-3'])
+  // b starts just below a's counter and the two alternate; without the lift b, at 0, would take all three turns first
+  t.same(order, ['a-1', 'a-2', 'a-3', 'b-1', 'a-4', 'b-2', 'a-5', 'b-3'])
 })
 
 t.test('queue timeout: 503 queue_timeout with Retry-After, and the request is gone from the queue', async (t) => {
@@ -237,4 +237,26 @@ t.test('freeSlots: per-pod cap (configured, else batch cap) minus in-flight; a p
   t.equal(freeSlots(pods, stats({ inflight: { a: 1 } }), 0), Infinity, 'no cap known: open')
   t.equal(freeSlots(pods, stats({ inflight: { a: 1 }, batchCaps: { a: 2, b: 2 } }), 0), 1 + 2)
   t.equal(freeSlots(pods, stats({ metrics: { a: { waiting: 2 }, b: { waiting: 1 } } }), 0), 0, 'every pod has a queue: full')
+})
+
+t.test('podShare: a band that may fill only part of each pod waits while a higher band still goes', async (t) => {
+  const cfg = config({ maxInflightPerPod: 4, bands: [{ name: 'high', priority: 1 }, { name: 'low', priority: 0, podShare: 0.5 }], defaultBand: 'low' })
+  // one pod with a cap of 4: capacity for a share is floor(4 × share) minus what is open
+  let open = 0
+  const q = new AdmissionQueue(cfg, (_m, share) => Math.max(0, Math.floor(4 * share) - open), { admitted: () => {}, rejected: () => {} }, manualClock().clock)
+  /** Whether a request of `band` is let through now (at once or after the queue looked again). */
+  const take = async (band: string) => {
+    const g = q.admit({ model: 'm', user: 'u', band: cfg.bands.find((b) => b.name === band)!, tokens: 1, abort: new AbortFlag() })
+    const granted = await Promise.race([Promise.resolve(g), new Promise<undefined>((r) => setImmediate(() => r(undefined)))])
+    if (!granted) return false
+    granted.routed()
+    open++
+    return true
+  }
+  t.ok(await take('low'))
+  t.ok(await take('low'))
+  t.notOk(await take('low'), 'the low band stops at half the pod')
+  t.ok(await take('high'), 'the high band still finds a slot, past the waiting low request')
+  t.ok(await take('high'))
+  t.notOk(await take('high'), 'the pod is full')
 })

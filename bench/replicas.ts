@@ -1,0 +1,111 @@
+/**
+ * npm run bench:replicas [-- --quick] — does the pods' prefix hit rate survive several gateway
+ * replicas? The routing benchmark's virtual mode (routing and simulated engines in one process on
+ * a virtual clock) with N gateway replicas in front of the same pods, each with its own strategy,
+ * prefix index, in-flight bookkeeping and its share of the requests (at random, as a Service
+ * spreads them); in-flight counts synced every telemetry.fleetSyncMs (100 ms) as through Redis; with sharing on, prefix
+ * records reach the other replicas 20 ms (flush) + 2 ms later. cache-aware and prefix-cache at
+ * 1, 3 and 8 replicas, sharing on and off, on every workload with shared prefixes, same seeds.
+ * A full run writes docs/benchmarks-replicas.md.
+ */
+import { writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { workloads } from './routing/workloads.js'
+import type { ReplayResult } from './routing/replay.js'
+import type { VirtualReplayOptions } from './routing/virtual-replay.js'
+import { WorkerPool } from './worker-pool.js'
+
+const quick = process.argv.includes('--quick')
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
+const REPS = quick ? 1 : 3
+const SIM_SECONDS = 30
+const STRATEGIES = quick ? ['cache-aware'] : ['cache-aware', 'prefix-cache']
+const REPLICAS = [1, 3, 8]
+/** One rate per workload: busy but not overloaded (the middle of the routing benchmark's virtual rates). */
+const RATES: Record<string, number> = { 'b2b-saas': 16, gsp: 30, 'gsp-zipf': 30, 'multi-turn': 12, 'hot-tenant': 26 }
+const chosen = workloads().filter((w) => w.sharesPrefixes && RATES[w.name] !== undefined && (!quick || w.name === 'b2b-saas'))
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(p * s.length))]
+}
+const median = (xs: number[]) => pct(xs, 0.5)
+
+interface Setup {
+  replicas: number
+  share: boolean
+}
+const setups: Setup[] = REPLICAS.flatMap((n) => (n === 1 ? [{ replicas: 1, share: false }] : [{ replicas: n, share: false }, { replicas: n, share: true }]))
+const label = (s: Setup) => (s.replicas === 1 ? '1 replica' : `${s.replicas} replicas, ${s.share ? 'shared state' : 'no sharing'}`)
+
+async function main(): Promise<void> {
+  const pool = new WorkerPool<VirtualReplayOptions, ReplayResult & { hitRate: number }>(here('./routing/virtual-worker.js'), availableParallelism())
+  const began = Date.now()
+  const jobs = chosen.flatMap((w) => STRATEGIES.flatMap((strategy) => setups.flatMap((setup) => Array.from({ length: REPS }, (_, rep) => ({ w, strategy, setup, rep })))))
+  const results = await Promise.all(
+    jobs.map(async (j) => {
+      const { result } = await pool.run({
+        workload: j.w.name,
+        strategy: j.strategy,
+        rate: RATES[j.w.name],
+        seed: 1000 * j.rep + 7,
+        simSeconds: SIM_SECONDS,
+        warmupSimSeconds: 3,
+        drainSimSeconds: 5,
+        scrapeIntervalMs: 1000,
+        staleAfterMs: 10_000,
+        replicas: { count: j.setup.replicas, share: j.setup.share }
+      })
+      const ttftP90 = pct(result.ttft, 0.9)
+      process.stderr.write(`${j.w.name} ${j.strategy} ${label(j.setup)} rep ${j.rep + 1}: hit ${(result.hitRate * 100).toFixed(1)}%, ttft p90 ${ttftP90.toFixed(0)} ms\n`)
+      return { ...j, hitRate: result.hitRate, ttftP90 }
+    })
+  )
+  await pool.close()
+  const rows: string[] = []
+  const verdicts: string[] = []
+  for (const w of chosen) {
+    for (const strategy of STRATEGIES) {
+      const of = (s: Setup) => results.filter((r) => r.w === w && r.strategy === strategy && r.setup.replicas === s.replicas && r.setup.share === s.share)
+      const base = of(setups[0])
+      const baseHit = median(base.map((r) => r.hitRate))
+      const baseTtft = median(base.map((r) => r.ttftP90))
+      for (const s of setups) {
+        const rs = of(s)
+        const hit = median(rs.map((r) => r.hitRate))
+        const ttft = median(rs.map((r) => r.ttftP90))
+        const hitDrop = (baseHit - hit) / baseHit
+        const ttftRatio = ttft / baseTtft
+        rows.push(`| ${w.name} | ${strategy} | ${label(s)} | ${(hit * 100).toFixed(1)}% | ${s.replicas === 1 ? '—' : `${(hitDrop * 100).toFixed(1)}%`} | ${ttft.toFixed(0)} | ${s.replicas === 1 ? '—' : `${ttftRatio.toFixed(2)}×`} |`)
+        if (s.replicas > 1 && s.share && strategy === 'cache-aware') {
+          const ok = hitDrop <= 0.05 && ttftRatio <= 1.1
+          verdicts.push(`- ${w.name}, ${label(s)}: hit rate ${hitDrop <= 0.05 ? 'within' : 'NOT within'} 5 % of 1 replica (${(hitDrop * 100).toFixed(1)} % lower), TTFT p90 ${ttftRatio <= 1.1 ? 'within' : 'NOT within'} 10 % (${ttftRatio.toFixed(2)}×)${ok ? '' : ' — target missed'}`)
+        }
+      }
+    }
+  }
+  const minutes = ((Date.now() - began) / 60_000).toFixed(1)
+  const md = [
+    '# Gateway replicas and the prefix hit rate',
+    '',
+    `Generated by \`npm run bench:replicas${quick ? ' -- --quick' : ''}\` in ${minutes} min (node ${process.version}): the routing benchmark's virtual mode with N gateway replicas in front of the same simulated pods (bench/replicas.ts says how). ${SIM_SECONDS} simulated seconds per run, first 3 not measured, ${REPS} repetition(s), medians; TTFT in simulated ms, client-side (arrival to first token).`,
+    '',
+    '## Targets (cache-aware, shared state on: hit rate within 5 % of one replica, TTFT p90 within 10 %)',
+    '',
+    ...verdicts,
+    '',
+    '## All results',
+    '',
+    '| workload | strategy | gateways | prefix hit rate | hit rate lost vs 1 | TTFT p90 | TTFT p90 vs 1 |',
+    '|---|---|---|---:|---:|---:|---:|',
+    ...rows
+  ].join('\n')
+  if (!quick) writeFileSync(here('../../docs/benchmarks-replicas.md'), md + '\n')
+  console.log(md)
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
