@@ -33,7 +33,7 @@ const pct = (xs: number[], p: number) => {
 
 // ── 1. decision cost
 
-function decisionCost(): string[] {
+async function decisionCost(): Promise<string[]> {
   const cfg = configSchema.shape.admission.parse({ enabled: true, maxQueue: 1_000_000, bands: [{ name: 'standard', priority: 0, maxQueue: 1_000_000 }] })
   const band = cfg.bands[0]
   let free = Infinity
@@ -65,19 +65,22 @@ function decisionCost(): string[] {
       grants.push(q.admit({ model: 'm', user: `user-${i % users}`, band, tokens: 500, abort }) as Promise<Grant>)
       enqueue.push(performance.now() - t0)
     }
-    // hand freed slots out one at a time: the next waiter (lowest counter among `users` waiting users)
+    // hand freed slots out one at a time: the next waiter (lowest counter among `users` waiting users);
+    // the grants are not routed here, so they still hold their slots: one more free slot each time
     const dispatch: number[] = []
+    const before = q.depth()[0].waiting
     for (let i = 0; i < grants.length; i++) {
-      free = 1
+      free = i + 1
       const t0 = performance.now()
       q.poke('m')
       dispatch.push(performance.now() - t0)
-      free = 0
     }
+    if (before - q.depth()[0].waiting !== grants.length) throw new Error('the dispatch bench did not hand out every slot')
+    free = 0
     rows.push(`| enqueue when full (${users} users waiting) | ${(pct(enqueue, 0.5) * 1000).toFixed(2)} | ${(pct(enqueue, 0.99) * 1000).toFixed(2)} |`)
     rows.push(`| hand a freed slot to the next of ${users} waiting users | ${(pct(dispatch, 0.5) * 1000).toFixed(2)} | ${(pct(dispatch, 0.99) * 1000).toFixed(2)} |`)
+    await Promise.all(grants.map((g) => g.then((x) => x.finished(500))))
     free = Infinity
-    for (const g of grants) void g.then((x) => x.finished(500))
   }
   return rows
 }
@@ -205,7 +208,7 @@ function pctOf(a: { sent: Sent[]; simSeconds: number }, b: { sent: Sent[]; simSe
 
 async function main(): Promise<void> {
   const began = Date.now()
-  const decision = decisionCost()
+  const decision = await decisionCost()
   const cap = await capacity()
   const rates = Object.fromEntries(USERS.map((u) => [u.name, cap * u.share]))
   const seed = 7

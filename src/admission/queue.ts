@@ -1,4 +1,5 @@
 import type { AdmissionConfig, BandConfig } from '../config/schema.js'
+import TinyQueue from 'tinyqueue'
 import { GatewayError } from '../errors/catalogue.js'
 
 /** Time for queue timeouts and re-checks: the wall clock, or the virtual cluster's. */
@@ -60,11 +61,56 @@ interface Waiter {
   onAbort(): void
 }
 
-interface BandQueue {
-  band: BandConfig
+interface HeapEntry {
+  count: number
+  /** Push order: equal counters go first in, first out. */
+  seq: number
+  user: string
+  version: number
+}
+
+/**
+ * One band's waiters: FIFO per user, and the users by counter in a min-heap (O(log users) per
+ * decision). A user's counter change pushes a new entry; older ones are stale and skipped when they
+ * reach the top, and the heap is rebuilt when stale entries outnumber the users.
+ */
+class BandQueue {
   /** FIFO per user; users with waiters only. */
-  byUser: Map<string, Waiter[]>
-  size: number
+  readonly byUser = new Map<string, Waiter[]>()
+  size = 0
+  private heap = new TinyQueue<HeapEntry>([], (a, b) => a.count - b.count || a.seq - b.seq)
+  private readonly versions = new Map<string, number>()
+  private seq = 0
+
+  constructor(readonly band: BandConfig) {}
+
+  /** `user` (waiting here) has counter `count` now. */
+  push(user: string, count: number): void {
+    const version = (this.versions.get(user) ?? 0) + 1
+    this.versions.set(user, version)
+    this.heap.push({ count, seq: this.seq++, user, version })
+    if (this.heap.length > 2 * this.byUser.size + 64) this.rebuild()
+  }
+
+  /** The waiting user with the lowest counter, and the counter. */
+  top(): HeapEntry | undefined {
+    for (let e = this.heap.peek(); e !== undefined; e = this.heap.peek()) {
+      if (this.byUser.has(e.user) && this.versions.get(e.user) === e.version) return e
+      this.heap.pop()
+    }
+    return undefined
+  }
+
+  /** Nobody waits here any more: forget the heap (versions restart with it). */
+  emptied(): void {
+    this.heap = new TinyQueue<HeapEntry>([], (a, b) => a.count - b.count || a.seq - b.seq)
+    this.versions.clear()
+  }
+
+  private rebuild(): void {
+    const live = this.heap.data.filter((e) => this.byUser.has(e.user) && this.versions.get(e.user) === e.version)
+    this.heap = new TinyQueue<HeapEntry>(live, (a, b) => a.count - b.count || a.seq - b.seq)
+  }
 }
 
 /** The queue of one model: its bands (highest priority first), users' virtual token counters, grants not yet routed. */
@@ -77,17 +123,30 @@ class ModelQueue {
   recheck: (() => void) | undefined
 
   constructor(bands: readonly BandConfig[]) {
-    this.bands = [...bands].sort((a, b) => b.priority - a.priority).map((band) => ({ band, byUser: new Map(), size: 0 }))
+    this.bands = [...bands].sort((a, b) => b.priority - a.priority).map((band) => new BandQueue(band))
   }
 
   bandQueue(name: string): BandQueue {
     return this.bands.find((b) => b.band.name === name) ?? this.bands[this.bands.length - 1]
   }
 
+  counter(user: string): number {
+    return this.counters.get(user) ?? 0
+  }
+
+  /** Sets a user's counter; the bands it waits in re-rank it. */
+  setCounter(user: string, value: number): void {
+    this.counters.set(user, value)
+    for (const b of this.bands) if (b.byUser.has(user)) b.push(user, value)
+  }
+
   /** Lowest counter among users with waiters (in any band), or undefined. */
   minBacklogged(): number | undefined {
     let min: number | undefined
-    for (const b of this.bands) for (const user of b.byUser.keys()) min = Math.min(min ?? Infinity, this.counters.get(user) ?? 0)
+    for (const b of this.bands) {
+      const top = b.top()
+      if (top && (min === undefined || top.count < min)) min = top.count
+    }
     return min
   }
 }
@@ -96,7 +155,8 @@ const ANONYMOUS = ''
 
 /**
  * The admission queue (docs/admission.md). While a model's pods have free slots and nobody waits,
- * a request goes at once (one Map get and a sum over the pods). Otherwise it waits in its band:
+ * a request goes at once (one Map get and a sum over the pods). Otherwise it waits in its band
+(O(log users) per decision):
  * higher bands go first; inside a band the user who has been served the fewest tokens goes next
  * (VTC, Sheng et al. 2024: a user's counter grows by the tokens it is served, and a user who starts
  * waiting is lifted to just below the lowest counter of those waiting, so idle time earns no credit). A band's
@@ -138,7 +198,7 @@ export class AdmissionQueue {
     // bands in priority order; a band that may fill less of each pod stops earlier, and lower bands still go while it waits
     for (const b of q.bands) {
       while (b.size > 0 && this.capacity(model, b.band.podShare) - q.handoffs > 0) {
-        const w = this.next(b, q.counters)
+        const w = this.next(b)
         this.take(q, w)
         const waited = this.clock.now() - w.enqueuedAt
         this.events.admitted(w.req.band.name, waited, true)
@@ -159,7 +219,7 @@ export class AdmissionQueue {
     q.handoffs++
     let routed = false
     let finished = false
-    q.counters.set(user, (q.counters.get(user) ?? 0) + req.tokens)
+    q.setCounter(user, q.counter(user) + req.tokens)
     return {
       band: req.band.name,
       waitedMs,
@@ -173,7 +233,7 @@ export class AdmissionQueue {
         finished = true
         if (!routed) q.handoffs--
         // the counter was charged the estimate; correct it to what was served
-        if (used !== undefined && q.counters.has(user)) q.counters.set(user, (q.counters.get(user) ?? 0) + used - req.tokens)
+        if (used !== undefined && q.counters.has(user)) q.setCounter(user, q.counter(user) + used - req.tokens)
         // nobody waits: counters only matter among waiting users, so the map does not grow without bound
         if (q.size === 0 && q.handoffs === 0) q.counters.clear()
         this.poke(req.model)
@@ -215,8 +275,10 @@ export class AdmissionQueue {
         // VTC's lift: a user who starts waiting starts from the lowest counter of those waiting
         // (just below it: a user who was not waiting goes before the ones always waiting, once)
         const min = q.minBacklogged()
-        if (min !== undefined) q.counters.set(user, Math.max(q.counters.get(user) ?? 0, min - 1))
+        const waitsElsewhere = q.bands.some((b) => b.byUser.has(user))
+        if (min !== undefined && !waitsElsewhere) q.counters.set(user, Math.max(q.counter(user), min - 1))
         bq.byUser.set(user, [w])
+        bq.push(user, q.counter(user))
       }
       bq.size++
       q.size++
@@ -227,17 +289,8 @@ export class AdmissionQueue {
   }
 
   /** The next request of a band with waiters: its user with the lowest counter, that user's oldest. */
-  private next(b: BandQueue, counters: ReadonlyMap<string, number>): Waiter {
-    let best: Waiter[] | undefined
-    let bestCount = Infinity
-    for (const [user, list] of b.byUser) {
-      const c = counters.get(user) ?? 0
-      if (c < bestCount) {
-        bestCount = c
-        best = list
-      }
-    }
-    return best![0]
+  private next(b: BandQueue): Waiter {
+    return b.byUser.get(b.top()!.user)![0]
   }
 
   /** Takes a waiter out of the queue (it goes, timed out, was shed or its client left). */
@@ -249,6 +302,7 @@ export class AdmissionQueue {
     list.splice(i, 1)
     if (list.length === 0) bq.byUser.delete(w.user)
     bq.size--
+    if (bq.size === 0) bq.emptied()
     q.size--
     w.cancelTimer()
     w.req.abort.off('abort', w.onAbort)
