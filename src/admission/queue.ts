@@ -308,23 +308,24 @@ export class AdmissionQueue {
     w.req.abort.off('abort', w.onAbort)
   }
 
-  /** Drops the newest request of the user with the most waiting in the lowest sheddable band below `band`; false if there is none. */
+  /** Drops the newest request of the user with the most waiting in the lowest sheddable band below `band` (O(users), only when full); false if there is none. */
   private shed(q: ModelQueue, band: BandConfig): boolean {
     for (let i = q.bands.length - 1; i >= 0; i--) {
       const b = q.bands[i]
       if (b.band.priority >= band.priority) return false
       if (!b.band.sheddable || b.size === 0) continue
-      // the user with the most requests waiting there loses one (ties: the one served more)
-      let victim: Waiter[] | undefined
-      let most = -Infinity
+      // the user with the most requests waiting there loses its newest (ties: the one served more, then the newest request)
+      let victim: Waiter | undefined
+      let rank: [number, number, number] = [-1, -Infinity, -Infinity]
       for (const [user, list] of b.byUser) {
-        const weight = list.length * 1e15 + (q.counters.get(user) ?? 0)
-        if (weight > most) {
-          most = weight
-          victim = list
+        const newest = list[list.length - 1]
+        const r: [number, number, number] = [list.length, q.counter(user), newest.enqueuedAt]
+        if (r[0] > rank[0] || (r[0] === rank[0] && (r[1] > rank[1] || (r[1] === rank[1] && r[2] >= rank[2])))) {
+          rank = r
+          victim = newest
         }
       }
-      const w = victim?.[victim.length - 1]
+      const w = victim
       if (!w) continue
       this.take(q, w)
       this.events.rejected(b.band.name, 'shed')

@@ -97,3 +97,27 @@ t.test('a client that gives up while queued frees its place and its request neve
   await busy
   t.equal(gw.gateway.inflight.get(sim.address), 0)
 })
+
+t.test('with every band together full, a sheddable request is dropped (503 queue_shed) to make room for a standard one', async (t) => {
+  const small = await startGateway({
+    discovery: { static: { models: [{ name: MODEL, endpoints: [sim.address] }] } },
+    rateLimit: { unknownUser: 'default', defaultLimits: { rpm: 10_000, tpm: 10_000_000 } },
+    admission: { enabled: true, maxInflightPerPod: 1, maxQueue: 2 }
+  })
+  t.teardown(small.close)
+  const smallClient = new OpenAI({ baseURL: `${small.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+  const send = (user: string, priority?: string) =>
+    smallClient.chat.completions
+      .create({ model: MODEL, messages: [{ role: 'user', content: `from ${user}` }], max_tokens: 10 }, { headers: { user, ...(priority ? { 'x-priority': priority } : {}) } })
+      .then(
+        () => 'served',
+        (e: InstanceType<typeof OpenAI.APIError>) => `${e.status} ${e.code}`
+      )
+  const busy = send('someone')
+  await eventually(() => small.gateway.inflight.get(sim.address) === 1, 2000, 'pod busy')
+  const shed1 = send('batch-1', 'sheddable')
+  const shed2 = send('batch-2', 'sheddable')
+  await eventually(async () => /band="sheddable"} 2/.test(await (await fetch(`${small.url}/metrics`)).text()), 2000, 'two sheddable waiting')
+  const standard = send('interactive')
+  t.same(await Promise.all([busy, shed1, shed2, standard]), ['served', 'served', '503 queue_shed', 'served'], 'the newest sheddable request made room')
+})

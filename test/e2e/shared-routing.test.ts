@@ -1,8 +1,9 @@
 import t from 'tap'
 import OpenAI from 'openai'
 import { startSim, type SimServer } from '../../src/sim/server.js'
-import { spawnCli, writeConfig, type CliProcess } from '../helpers/gateway.js'
-import { requireRedis } from '../helpers/redis.js'
+import { spawnCli, startGateway, writeConfig, type CliProcess } from '../helpers/gateway.js'
+import { post } from '../helpers/http.js'
+import { requireRedis, startPrivateRedis } from '../helpers/redis.js'
 
 // Two real gateway processes (the built CLI) sharing Redis, in front of three simulated pods:
 // what one replica learns about the pods' prefixes and Responses conversations, the other uses.
@@ -67,4 +68,42 @@ t.test('a Responses conversation started on one replica continues on the other (
     previous = data
   }
   t.equal(pods.size, 1, 'every turn reached the pod that stores the conversation')
+})
+
+t.test('when Redis goes away, replicas keep routing on their own state', async (t) => {
+  if (gateways.length < 2) return
+  const redis = await startPrivateRedis()
+  const config = {
+    discovery: { static: { models: [{ name: MODEL, endpoints: sims.map((s, i) => ({ address: s.address, name: `pod-${i}` })) }] } },
+    routing: { defaultStrategy: 'prefix-cache', share: { flushMs: 10 } },
+    rateLimit: { store: 'redis', redis: { url: redis.url }, unknownUser: 'default' },
+    telemetry: { fleetSyncMs: 50, scrapeIntervalMs: 0 }
+  }
+  const a = await startGateway(config)
+  const b = await startGateway(config)
+  t.teardown(async () => {
+    await a.close()
+    await b.close()
+    await redis.stop()
+  })
+  const ask = async (url: string, tenant: string) => {
+    const res = await post(`${url}/v1/chat/completions`, { model: MODEL, max_tokens: 1, messages: [{ role: 'system', content: `${tenant} `.repeat(300) }, { role: 'user', content: 'q' }] })
+    await res.arrayBuffer()
+    return { status: res.status, pod: res.headers.get('target-pod') }
+  }
+  const first = await ask(a.url, 'tenant-x')
+  await pause(80)
+  t.equal((await ask(b.url, 'tenant-x')).pod, first.pod, 'shared while Redis is up')
+
+  await redis.stop()
+  // each replica now routes on what it knows: its own requests still follow its own index
+  const alone = await ask(a.url, 'tenant-y')
+  t.equal(alone.status, 200)
+  await pause(80)
+  const again = await ask(a.url, 'tenant-y')
+  t.equal(again.status, 200)
+  t.equal(again.pod, alone.pod, 'a replica keeps its own prefix knowledge')
+  t.equal((await ask(b.url, 'tenant-y')).status, 200, 'the other replica still answers (limits fail open)')
+  const metrics = await (await fetch(`${a.url}/metrics`)).text()
+  t.match(metrics, /brixgate_shared_routing_records_total\{direction="dropped"\} [1-9]/, 'batches that could not go are dropped and counted, not queued')
 })

@@ -53,7 +53,7 @@ export async function startPrivateRedis(): Promise<{ url: string; stop: () => Pr
     child,
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve()
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
         child.once('exit', () => resolve())
         child.kill('SIGKILL')
       })
