@@ -157,6 +157,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
       inflight,
       recorder: status,
       startedAt,
+      admission: pipeline.admission && (() => pipeline.admission!.depth()),
       config: () => ({ generation: live.generation, loadedAt: live.loadedAt, source: live.source, defaultStrategy: live.config.routing.defaultStrategy })
     })
   const app = buildApp({ config, registry, pipeline, auth, limiter, metrics, logger, drain, status: snapshot, configGeneration: () => live.generation })

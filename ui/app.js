@@ -126,6 +126,18 @@ function Users({ users }) {
   </section>`
 }
 
+function Admission({ queue }) {
+  if (queue === null || queue === undefined) return null
+  const waiting = queue.filter((q) => q.waiting > 0)
+  return html`<section id="admission">
+    <h2>Admission queue<small>requests waiting in this replica for a free pod slot, per model and band</small></h2>
+    ${waiting.length === 0
+      ? html`<p class="muted">Nobody is waiting: every model's pods have room.</p>`
+      : html`<table><thead><tr><th>model</th><th>band</th><th>waiting</th></tr></thead>
+      <tbody>${waiting.map((q) => html`<tr data-queue=${`${q.model}/${q.band}`}><td>${q.model}</td><td>${q.band}</td><td>${q.waiting}</td></tr>`)}</tbody></table>`}
+  </section>`
+}
+
 function App() {
   const { status, error, at } = usePolledStatus()
   if (!status) return html`<p class="muted">${error ?? 'Loading the gateway\'s status…'}</p>`
@@ -149,6 +161,7 @@ function App() {
           <${PodChart} title="time to first byte" unit="ms" series=${status.series} pick=${(p) => p.ttftMs} />
         </div>
       </section>
+      <${Admission} queue=${status.admission} />
       <${Decisions} decisions=${status.decisions} />
       <${Users} users=${status.users} />
     </main>`

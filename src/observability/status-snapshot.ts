@@ -15,6 +15,8 @@ export interface StatusSnapshot {
   decisions: DecisionRecord[]
   series: Record<string, SeriesPoint[]>
   users: Record<string, UserWindowRecord>
+  /** Requests waiting in the admission queue per model and band; null when admission is off. */
+  admission: { model: string; band: string; waiting: number }[] | null
 }
 
 export interface ModelStatus {
@@ -53,6 +55,8 @@ export interface SnapshotSources {
   recorder: StatusRecorder
   config: () => { generation: number; loadedAt: number; source: string; defaultStrategy: string }
   startedAt: number
+  /** The admission queue's depth per model and band, when it is on. */
+  admission?: () => { model: string; band: string; waiting: number }[]
 }
 
 const round = (n: number | undefined, digits = 3) => (n === undefined || !Number.isFinite(n) ? null : Math.round(n * 10 ** digits) / 10 ** digits)
@@ -107,6 +111,7 @@ export function statusSnapshot(s: SnapshotSources): StatusSnapshot {
     models,
     decisions: s.recorder.decisions(),
     series: s.recorder.podSeries(),
-    users: s.recorder.userWindows()
+    users: s.recorder.userWindows(),
+    admission: s.admission?.() ?? null
   }
 }

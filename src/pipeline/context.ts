@@ -66,6 +66,8 @@ export class RequestContext {
   routing?: RoutingRequest
   /** The pod of the current (or last) attempt and its load ticket. */
   pod?: Pod
+  /** The pod holding the request's Responses conversation (previous_response_id), if known. */
+  pinned?: string
   /** Why the strategy chose the pod (its explanation). */
   reason?: string
   ticket?: LoadTicket

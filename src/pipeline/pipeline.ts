@@ -27,7 +27,7 @@ import { endpoints } from './endpoints.js'
 import { parseRequest, upstreamBody } from './parse.js'
 import { relay, type RelayOutcome } from './relay.js'
 import { candidates, learn, retract, route, untried, usageFacts, type RouteDeps, type Routed } from './route.js'
-import { routingRequest } from './routing-request.js'
+import { expectedTokens, routingRequest } from './routing-request.js'
 import type { StatusRecorder } from '../observability/status.js'
 import type { UpstreamSendTimes } from '../proxy/send-times.js'
 import type { Tracing } from '../observability/tracing.js'
@@ -205,8 +205,8 @@ export class InferencePipeline {
     if (this.admission) {
       const cfg = deps.config.admission
       const band = bandFor(cfg, ctx.user, header(ctx, cfg.header))
-      const tokens = Math.ceil(parsed.raw.length / 4) + (parsed.maxTokens ?? 128)
-      const grant = this.admission.admit({ model: parsed.model, user: ctx.user, band, tokens, abort: ctx.abort })
+      const expected = expectedTokens(parsed)
+      const grant = this.admission.admit({ model: parsed.model, user: ctx.user, band, tokens: expected.prompt + expected.output, abort: ctx.abort })
       ctx.grant = grant instanceof Promise ? await grant : grant
       ctx.timings.queuedMs = ctx.grant.waitedMs
     }
@@ -243,11 +243,11 @@ export class InferencePipeline {
     if (strategy.wantsTokens) ctx.routing.tokens = await this.tokenize(ctx, firstPods)
     deps.retryBudget.request()
     const previous = parsed.body.previous_response_id
-    const pinned = typeof previous === 'string' ? deps.pins?.podFor(previous) : undefined
+    ctx.pinned = typeof previous === 'string' ? deps.pins?.podFor(previous) : undefined
     let pods = firstPods
     for (;;) {
       const cap = deps.config.upstream.maxInflightPerPod
-      const choice = candidates(parsed.model, pods, ctx.tried, this.stats, { cap, pinned, admissionCap: this.admission && deps.config.admission.maxInflightPerPod })
+      const choice = candidates(parsed.model, pods, ctx.tried, this.stats, { cap, pinned: ctx.pinned, admissionCap: this.admission && deps.config.admission.maxInflightPerPod })
       // every pod left is at its concurrency cap: an overload answer the client can act on
       if (choice.length === 0 && cap > 0 && untried(pods, ctx.tried).length > 0) throw new GatewayError('all_saturated', parsed.model)
       const routed = route(this.routeDeps, strategy, ctx.routing, choice)
@@ -302,7 +302,7 @@ export class InferencePipeline {
     const { decision } = routed
     const pod = decision.pod
     ctx.pod = pod
-    ctx.reason = routed.input.pods.length === 1 && pod.id === this.pinnedPod(ctx) ? `previous_response_id: the pod holding the conversation; ${decision.reason}` : decision.reason
+    ctx.reason = pod.id === ctx.pinned ? `previous_response_id: the pod holding the conversation; ${decision.reason}` : decision.reason
     ctx.ticket = routed.ticket
     ctx.grant?.routed()
     ctx.timings.routed = ctx.elapsed()
@@ -314,11 +314,6 @@ export class InferencePipeline {
     const label = strategyLabel(ctx.strategy)
     deps.metrics.decisions.inc({ strategy: label, pod: pod.name })
     if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: label }, decision.prefixMatch)
-  }
-
-  private pinnedPod(ctx: RequestContext): string | undefined {
-    const previous = ctx.parsed?.body.previous_response_id
-    return typeof previous === 'string' ? this.deps.pins?.podFor(previous) : undefined
   }
 
   /** A Responses API answer's id now names a conversation held by this pod. */

@@ -98,9 +98,10 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
 
   /**
    * The prompt a generation endpoint runs, as chat messages: Anthropic's `system` first; the
-   * Responses API's `instructions`, then the stored conversation it continues, then its `input`.
+   * Responses API's `instructions`, then the stored conversation it continues, then its `input`
+   * (undefined: its previous_response_id is not stored here).
    */
-  function conversation(kind: GenerationKind, body: Json): Json | { error: [number, string, string] } {
+  function conversation(kind: GenerationKind, body: Json): Json | undefined {
     if (kind === 'chat' || kind === 'completions') return body
     const system = kind === 'messages' ? body.system : body.instructions
     const head = system === undefined || system === null ? [] : [{ role: 'system', content: system }]
@@ -109,7 +110,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     let history: Json[] = []
     if (typeof previousId === 'string') {
       const stored = storedResponses.get(previousId)
-      if (!stored) return { error: [404, 'invalid_request_error', `Response with id '${previousId}' not found.`] }
+      if (!stored) return undefined
       history = stored
     }
     const input = typeof body.input === 'string' ? [{ role: 'user', content: body.input }] : Array.isArray(body.input) ? (body.input as Json[]) : []
@@ -131,10 +132,7 @@ export async function startSim(opts: SimOptions): Promise<SimServer> {
     if (kind === 'completions' && body.prompt == null) return vllmError(res, 400, 'BadRequestError', 'Field required: prompt', 'prompt')
     if (kind === 'responses' && body.input == null) return vllmError(res, 400, 'BadRequestError', 'Field required: input', 'input')
     const prompted = conversation(kind, body)
-    if ('error' in prompted) {
-      const [status, type, message] = prompted.error as [number, string, string]
-      return vllmError(res, status, type, message, 'previous_response_id')
-    }
+    if (!prompted) return vllmError(res, 404, 'invalid_request_error', `Response with id '${String(body.previous_response_id)}' not found.`, 'previous_response_id')
     // a prompt no token could fit in max_model_len is refused before tokenizing it (vLLM checks after; BPE on megabytes is slow)
     if (promptText(prompted).length > maxModelLen * 32) {
       return vllmError(res, 400, 'BadRequestError', `This model's maximum context length is ${maxModelLen} tokens; the prompt is far longer.`)

@@ -7,7 +7,7 @@ import { GatewayError } from '../errors/catalogue.js'
 import { AbortFlag } from '../pipeline/abort-flag.js'
 import { parseRequest } from '../pipeline/parse.js'
 import { candidates, learn, route, type RouteDeps } from '../pipeline/route.js'
-import { routingRequest } from '../pipeline/routing-request.js'
+import { expectedTokens, routingRequest } from '../pipeline/routing-request.js'
 import type { PodStats, Strategy } from '../routing/strategy.js'
 import { SharedRoutingState, type PrefixShare } from '../sharing/shared-routing.js'
 import { MemoryRoutingHub } from '../sharing/transport.js'
@@ -201,7 +201,8 @@ export class VirtualCluster {
     const cfg = this.admissionConfig
     if (!gw.admission || !cfg) return { outcome, done: this.run(gw, parsed, headers, user, outcome) }
     const band = bandFor(cfg, user, headers[cfg.header])
-    const grant = gw.admission.admit({ model: parsed.model, user, band, tokens: Math.ceil(parsed.raw.length / 4) + (parsed.maxTokens ?? 128), abort: new AbortFlag() })
+    const expected = expectedTokens(parsed)
+    const grant = gw.admission.admit({ model: parsed.model, user, band, tokens: expected.prompt + expected.output, abort: new AbortFlag() })
     if (!(grant instanceof Promise)) return { outcome, done: this.run(gw, parsed, headers, user, outcome, grant) }
     const done = grant.then(
       (g) => {

@@ -52,6 +52,8 @@ t.test('with the pod full, requests wait in the gateway and a critical user goes
   const std1 = track('std-1', ask('alice'))
   const std2 = track('std-2', ask('bob'))
   await eventually(async () => /band="standard"} 2/.test(await metric('brixgate_admission_queue_depth')), 2000, 'two waiting')
+  const status = (await (await fetch(`${gw.url}/admin/status`)).json()) as { admission: { model: string; band: string; waiting: number }[] }
+  t.match(status.admission, [{ model: MODEL, band: 'critical', waiting: 0 }, { model: MODEL, band: 'standard', waiting: 2 }, { model: MODEL, band: 'sheddable', waiting: 0 }], 'the status JSON shows the queue')
   const vip = track('vip', ask('vip'))
   const results = await Promise.all([busy, std1, std2, vip])
   t.same(finished, ['busy', 'vip', 'std-1', 'std-2'])

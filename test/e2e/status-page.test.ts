@@ -42,6 +42,7 @@ t.test('GET /admin/status: pods with their state and load, decisions, per-user w
   t.ok(status.models[0].pods.some((p) => p.name === d?.pod), 'the decision names a pod of the model')
   t.ok(Object.values(status.series).flat().some((p) => p.requests > 0), 'the per-pod series counted it')
   t.match(status.users.alice, { rpm: 120, tpm: 40_000 })
+  t.equal(status.admission, null, 'the demo runs without the admission queue')
   t.ok(status.users.alice.requests >= 1)
 })
 
