@@ -3,12 +3,25 @@ import OpenAI from 'openai'
 import { startSim, type SimServer } from '../../src/sim/server.js'
 import { spawnCli, startGateway, writeConfig, type CliProcess } from '../helpers/gateway.js'
 import { post } from '../helpers/http.js'
+import { Redis } from 'ioredis'
+import { eventually } from '../helpers/eventually.js'
 import { requireRedis, startPrivateRedis } from '../helpers/redis.js'
 
 // Two real gateway processes (the built CLI) sharing Redis, in front of three simulated pods:
 // what one replica learns about the pods' prefixes and Responses conversations, the other uses.
 const MODEL = 'm'
+const CHANNEL = `brixgate:test:routing:${process.pid}:${Date.now()}`
 let sims: SimServer[] = []
+
+/** Resolves once `n` replicas are subscribed to `channel` (a replica routes on its own state until then). */
+async function subscribed(url: string, channel: string, n: number): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 0 })
+  try {
+    await eventually(async () => Number(((await redis.pubsub('NUMSUB', channel)) as [string, number])[1]) >= n, 5000, `${n} subscribers on ${channel}`)
+  } finally {
+    redis.disconnect()
+  }
+}
 const gateways: CliProcess[] = []
 
 t.before(async () => {
@@ -17,11 +30,12 @@ t.before(async () => {
   const file = writeConfig({
     server: { host: '127.0.0.1', port: 0, logLevel: 'warn' },
     discovery: { static: { models: [{ name: MODEL, endpoints: sims.map((s, i) => ({ address: s.address, name: `pod-${i}` })) }] } },
-    routing: { defaultStrategy: 'prefix-cache', share: { channel: `brixgate:test:routing:${process.pid}:${Date.now()}`, flushMs: 10 } },
+    routing: { defaultStrategy: 'prefix-cache', share: { channel: CHANNEL, flushMs: 10 } },
     rateLimit: { store: 'redis', unknownUser: 'default', defaultLimits: { rpm: 100_000, tpm: 100_000_000 } },
     telemetry: { fleetSyncMs: 50, scrapeIntervalMs: 0 }
   })
   for (let i = 0; i < 2; i++) gateways.push(await spawnCli(['--config', file]))
+  await subscribed('redis://127.0.0.1:6379', CHANNEL, 2)
 })
 
 t.teardown(async () => {
@@ -86,6 +100,7 @@ t.test('when Redis goes away, replicas keep routing on their own state', async (
     await b.close()
     await redis.stop()
   })
+  await subscribed(redis.url, 'brixgate:routing', 2)
   const ask = async (url: string, tenant: string) => {
     const res = await post(`${url}/v1/chat/completions`, { model: MODEL, max_tokens: 1, messages: [{ role: 'system', content: `${tenant} `.repeat(300) }, { role: 'user', content: 'q' }] })
     await res.arrayBuffer()
