@@ -22,14 +22,11 @@ import { configSchema } from '../src/config/schema.js'
 import { AdmissionQueue, type Grant } from '../src/admission/queue.js'
 import { builtinStrategies } from '../src/routing/registry.js'
 import { VirtualCluster, type VirtualOutcome } from '../src/sim/virtual-cluster.js'
+import { pct } from './lib.js'
 import { rng, text } from './routing/workloads.js'
 
 const quick = process.argv.includes('--quick')
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(p * s.length))]
-}
 
 // ── 1. decision cost
 

@@ -100,4 +100,13 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
 }
 
+/** The p-quantile (0..1) of `xs` by rank; NaN when empty. */
+export function pct(xs: readonly number[], p: number): number {
+  if (xs.length === 0) return NaN
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]
+}
+
+export const median = (xs: readonly number[]) => pct(xs, 0.5)
+
 export const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toFixed(digits) : '–')

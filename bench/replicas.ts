@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { workloads } from './routing/workloads.js'
 import type { ReplayResult } from './routing/replay.js'
 import type { VirtualReplayOptions } from './routing/virtual-replay.js'
+import { median, pct } from './lib.js'
 import { WorkerPool } from './worker-pool.js'
 
 const quick = process.argv.includes('--quick')
@@ -26,11 +27,6 @@ const REPLICAS = [1, 3, 8]
 const RATES: Record<string, number> = { 'b2b-saas': 16, gsp: 30, 'gsp-zipf': 30, 'multi-turn': 12, 'hot-tenant': 26 }
 const chosen = workloads().filter((w) => w.sharesPrefixes && RATES[w.name] !== undefined && (!quick || w.name === 'b2b-saas'))
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.floor(p * s.length))]
-}
-const median = (xs: number[]) => pct(xs, 0.5)
 
 interface Setup {
   replicas: number

@@ -20,7 +20,7 @@ import { parseConfig } from '../src/config/load.js'
 import { createGateway, type Gateway } from '../src/gateway.js'
 import { silentLogger } from '../src/observability/logger.js'
 import { parseVllmMetrics, prefixHitRate } from '../src/telemetry/pod-metrics.js'
-import { startChild } from './lib.js'
+import { median, pct, startChild } from './lib.js'
 import { WorkerPool } from './worker-pool.js'
 import { CLUSTER, workloads, type Workload } from './routing/workloads.js'
 import type { ReplayOptions, ReplayResult } from './routing/replay.js'
@@ -54,12 +54,6 @@ const ALL_STRATEGIES = ['random', 'least-request', 'throughput', 'least-kv-cache
 
 const STRATEGIES = option('strategies')?.split(',') ?? ALL_STRATEGIES
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
-const pct = (xs: number[], p: number) => {
-  if (xs.length === 0) return NaN
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))]
-}
-const median = (xs: number[]) => pct(xs, 0.5)
 
 interface RunResult {
   /** Wall time of the run. */
