@@ -1,5 +1,5 @@
 import { connect } from 'node:net'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import OpenAI from 'openai'
 import { startSim } from '../../src/sim/server.js'
 import { spawnCli, startGateway, writeConfig } from '../helpers/gateway.js'
@@ -111,8 +111,16 @@ t.test('connections past maxConnectionsPerClient get a 429 in the envelope', asy
   for (const s of held) s.destroy()
 })
 
+/** Uploads use a gateway with the default body timeout: 100 MB at once on a slow machine can take longer than the 600 ms the 408 tests need. */
+async function uploadGateway(t: Test) {
+  const local = await startGateway({ discovery: { static: { models: [{ name: 'm', endpoints: [pod.address] }] } } })
+  t.teardown(() => local.close())
+  return local
+}
+
 t.test('a 10 MB upload over the limit: the OpenAI SDK reads the 413 every time (no EPIPE)', async (t) => {
-  const client = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 })
+  const local = await uploadGateway(t)
+  const client = new OpenAI({ baseURL: `${local.url}/v1`, apiKey: 'unused', maxRetries: 0 })
   const content = 'x'.repeat(10 * 1024 * 1024)
   // sequential and then 10 at once: an early close while clients still upload shows up under concurrency
   for (let i = 0; i < 10; i++) {
@@ -124,8 +132,9 @@ t.test('a 10 MB upload over the limit: the OpenAI SDK reads the 413 every time (
 })
 
 t.test('a slow 10 MB upload over the limit reads its 413, whole, without a reset', async (t) => {
+  const local = await uploadGateway(t)
   const answer = await new Promise<string>((resolve) => {
-    const socket = connect(port, '127.0.0.1')
+    const socket = connect(Number(new URL(local.url).port), '127.0.0.1')
     let out = ''
     socket.on('data', (d) => (out += d.toString()))
     socket.on('error', (err) => resolve(`${out}\n[socket error ${(err as NodeJS.ErrnoException).code}]`))
