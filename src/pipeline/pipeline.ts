@@ -7,7 +7,7 @@ import type { Limiter } from '../limits/limiter.js'
 import type { ModelRpsLimiter } from '../limits/model-rps.js'
 import type { Logger } from '../observability/logger.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
-import { clientResponseHeaders, upstreamRequestHeaders } from '../proxy/headers.js'
+import { addPodHeaders, upstreamRequestHeaders } from '../proxy/headers.js'
 import type { UpstreamPools } from '../proxy/pools.js'
 import type { RetryBudget } from '../proxy/retry-budget.js'
 import { normaliseUpstreamError } from '../proxy/upstream-error.js'
@@ -150,7 +150,8 @@ export class InferencePipeline {
     try {
       this.identify(ctx)
       const pods = this.parse(ctx, body)
-      await this.admit(ctx)
+      const admitting = this.admit(ctx)
+      if (admitting) await admitting
       return await this.forward(ctx, pods)
     } catch (err) {
       return this.fail(ctx, err)
@@ -191,13 +192,24 @@ export class InferencePipeline {
 
   // ── admit: per-model and per-user limits
 
-  private async admit(ctx: RequestContext): Promise<void> {
+  /** Returns a promise only when there is something to wait for (a user's limits, the admission queue). */
+  private admit(ctx: RequestContext): Promise<void> | undefined {
     const { deps } = this
     const parsed = ctx.parsed!
     if (!deps.modelRps.tryAcquire(parsed.model)) {
       deps.metrics.rateLimited.inc({ reason: 'model_rps' })
       throw new GatewayError('model_rps_exceeded', parsed.model)
     }
+    if (ctx.user === undefined && !this.admission) {
+      ctx.timings.admitted = ctx.elapsed()
+      return undefined
+    }
+    return this.admitWaiting(ctx)
+  }
+
+  private async admitWaiting(ctx: RequestContext): Promise<void> {
+    const { deps } = this
+    const parsed = ctx.parsed!
     if (ctx.user !== undefined) {
       ctx.admission = await deps.limiter.admit(ctx.user, `${ctx.id}:${ctx.started}`, deps.limiter.reserveFor(parsed.raw.length, parsed.maxTokens))
       Object.assign(ctx.headers, ctx.admission.headers)
@@ -355,7 +367,10 @@ export class InferencePipeline {
     if (result.kind === 'stream') return this.relayStream(ctx, routed, result, sentAt)
     const { status } = result
     if (status < 200 || status >= 300) {
-      const headers = { ...ctx.headers, ...(await this.settle(ctx, 0)), ...JSON_HEADERS, 'x-error-response-unknown': 'true', ...(ctx.stream ? { 'x-error-streaming': 'true' } : {}) }
+      const headers = await this.settled(ctx, 0)
+      Object.assign(headers, JSON_HEADERS)
+      headers['x-error-response-unknown'] = 'true'
+      if (ctx.stream) headers['x-error-streaming'] = 'true'
       this.finish(ctx, status)
       const error = normaliseUpstreamError(status, result.body)
       return { status, headers, body: Buffer.from(JSON.stringify(endpoints[ctx.endpoint].typedErrorBody ? { type: 'error', ...error } : error)) }
@@ -375,7 +390,7 @@ export class InferencePipeline {
     this.pin(ctx, json?.id)
     learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usage, { e2eMs: now - sentAt })
     ctx.tokens = used
-    const headers = { ...clientResponseHeaders(result.headers), ...ctx.headers, ...(await this.settle(ctx, used ?? 0)) }
+    const headers = addPodHeaders(await this.settled(ctx, used ?? 0), result.headers)
     this.finish(ctx, status)
     return { status, headers, body: result.body }
   }
@@ -418,7 +433,10 @@ export class InferencePipeline {
         learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usageFacts(outcome.usage), { e2eMs: now - sentAt, ttftMs: firstByteAt !== undefined ? firstByteAt - sentAt : undefined })
       }
       // a cut stream without usage keeps its reservation (undefined); a clean one settles what it used
-      void this.settle(ctx, used ?? (outcome.failed || outcome.aborted ? undefined : 0)).finally(() => this.finish(ctx, outcome.aborted ? 499 : 200))
+      const status = outcome.aborted ? 499 : 200
+      const settling = this.settle(ctx, used ?? (outcome.failed || outcome.aborted ? undefined : 0))
+      if (settling) void settling.finally(() => this.finish(ctx, status))
+      else this.finish(ctx, status)
     }
     const body = Readable.from(
       relay(s, {
@@ -439,16 +457,24 @@ export class InferencePipeline {
       s.body.destroy()
       onEnd({ failed: false, aborted: true })
     })
-    return { status: 200, headers: { ...clientResponseHeaders(s.headers), ...ctx.headers }, body }
+    addPodHeaders(ctx.headers, s.headers)
+    return { status: 200, headers: ctx.headers, body }
   }
 
   // ── settle: limits, in-flight counts and metrics, exactly once per request
 
-  /** Records the tokens used (undefined keeps the reservation); once per request. */
-  private async settle(ctx: RequestContext, tokens: number | undefined): Promise<Record<string, string>> {
-    if (!ctx.admission || ctx.settled) return {}
+  /** Records the tokens used (undefined keeps the reservation); once per request. A promise only when there are limits to settle. */
+  private settle(ctx: RequestContext, tokens: number | undefined): Promise<Record<string, string>> | undefined {
+    if (!ctx.admission || ctx.settled) return undefined
     ctx.settled = true
     return ctx.admission.settle(tokens)
+  }
+
+  /** Settles, and resolves the response headers: the context's, with the limits' (remaining budget) over them. */
+  private async settled(ctx: RequestContext, tokens: number): Promise<Record<string, string | string[]>> {
+    const settling = this.settle(ctx, tokens)
+    if (settling) Object.assign(ctx.headers, await settling)
+    return ctx.headers
   }
 
   private finish(ctx: RequestContext, status: number): void {
@@ -530,16 +556,15 @@ export class InferencePipeline {
 
   private async fail(ctx: RequestContext, err: unknown): Promise<PipelineResponse> {
     if (ctx.abort.aborted) {
-      await this.settle(ctx, 0)
+      const headers = await this.settled(ctx, 0)
       this.finish(ctx, 499)
-      return { status: 499, headers: ctx.headers, body: Buffer.alloc(0) }
+      return { status: 499, headers, body: Buffer.alloc(0) }
     }
     const gwErr = err instanceof GatewayError ? err : new GatewayError('internal', (err as Error)?.message ?? String(err))
     ctx.errorKind = gwErr.kind
     if (gwErr.kind === 'internal') this.deps.logger.error({ err, requestId: ctx.id }, 'unexpected error')
     // the request never produced an answer: nothing was used
-    const settled = await this.settle(ctx, 0)
-    const headers = { ...ctx.headers, ...settled, ...gwErr.headersFor(ctx.stream), ...JSON_HEADERS }
+    const headers = Object.assign(await this.settled(ctx, 0), gwErr.headersFor(ctx.stream), JSON_HEADERS)
     this.finish(ctx, gwErr.status)
     return { status: gwErr.status, headers, body: Buffer.from(JSON.stringify(gwErr.body(endpoints[ctx.endpoint].typedErrorBody))) }
   }

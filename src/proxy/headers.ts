@@ -25,10 +25,12 @@ export interface UpstreamHeaderOptions {
   upstreamApiKey?: string
 }
 
-function connectionListed(headers: IncomingHttpHeaders): Set<string> {
-  const v = headers.connection
-  if (typeof v !== 'string') return new Set()
-  return new Set(v.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
+const NONE: ReadonlySet<string> = new Set()
+
+/** Header names a `connection` header lists (they are hop-by-hop too). */
+function connectionListed(value: unknown): ReadonlySet<string> {
+  if (typeof value !== 'string' || value === 'keep-alive' || value === 'close') return NONE
+  return new Set(value.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean))
 }
 
 /**
@@ -36,9 +38,10 @@ function connectionListed(headers: IncomingHttpHeaders): Set<string> {
  * are dropped; accept-encoding is dropped so the pod answers uncompressed and SSE can be observed.
  */
 export function upstreamRequestHeaders(headers: IncomingHttpHeaders, opts: UpstreamHeaderOptions): Record<string, string> {
-  const listed = connectionListed(headers)
+  const listed = connectionListed(headers.connection)
   const out: Record<string, string> = {}
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name]
     if (value === undefined || HOP_BY_HOP.has(name) || GATEWAY_ONLY.has(name) || listed.has(name)) continue
     out[name] = Array.isArray(value) ? value.join(', ') : value
   }
@@ -47,14 +50,21 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, opts: Upstr
   return out
 }
 
-/** Pod response headers → client response headers (hop-by-hop and framing headers dropped). */
-export function clientResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const listed = typeof headers.connection === 'string' ? new Set(headers.connection.split(',').map((s) => s.trim().toLowerCase())) : new Set<string>()
-  const out: Record<string, string | string[]> = {}
-  for (const [name, value] of Object.entries(headers)) {
+/** Pod response headers the client gets: hop-by-hop, framing and the pod's own date/server left out. */
+const POD_ONLY = new Set([...HOP_BY_HOP, 'content-encoding', 'date', 'server'])
+
+/**
+ * Adds the pod's response headers to the gateway's own (`into`, which win on a clash): hop-by-hop
+ * and framing headers are dropped. One pass into the headers the client gets, no copies.
+ */
+export function addPodHeaders(into: Record<string, string | string[]>, pod: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const listed = connectionListed(pod.connection)
+  for (const name in pod) {
+    const value = pod[name]
+    // undici gives lower-case names; a pod's odd casing is folded the same way
     const lower = name.toLowerCase()
-    if (value === undefined || HOP_BY_HOP.has(lower) || listed.has(lower) || lower === 'content-encoding' || lower === 'date' || lower === 'server') continue
-    out[lower] = value
+    if (value === undefined || POD_ONLY.has(lower) || listed.has(lower) || Object.hasOwn(into, lower) || lower === '__proto__') continue
+    into[lower] = value
   }
-  return out
+  return into
 }

@@ -1,3 +1,4 @@
+import { createServer } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { Config } from '../config/schema.js'
 import type { PodRegistry } from '../discovery/registry.js'
@@ -12,6 +13,7 @@ import { requestIdFrom } from '../pipeline/request-id.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { REFUSED, clientErrorHandler, fastifyErrorToGateway, limitConnectionsPerClient, sendGatewayError } from './errors.js'
 import { ResponseDrain } from './drain.js'
+import { drainRequest, inferenceEdge } from './inference-edge.js'
 import { registerUiRoutes } from './ui-routes.js'
 import type { StatusSnapshot } from '../observability/status-snapshot.js'
 
@@ -30,29 +32,39 @@ export interface AppDeps {
   configGeneration: () => number
 }
 
-/** Reads and drops up to `maxBytes` of a request body nobody will use, then stops reading. */
-function drainRequest(req: NodeJS.ReadableStream & { destroy(): void }, maxBytes: number): void {
-  let seen = 0
-  req.on('data', (c: Buffer) => {
-    seen += c.length
-    if (seen > maxBytes) req.destroy()
-  })
-  req.resume()
-}
-
 export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps
   const bodyTimeout = config.server.bodyTimeoutMs
+  let closing = false
+  const edge = inferenceEdge({ bodyLimit: config.server.bodyLimitBytes, pipeline: deps.pipeline, drain: deps.drain, logger: deps.logger, closing: () => closing })
   const app = Fastify({
     logger: false, // the pipeline logs one line per request itself
     bodyLimit: config.server.bodyLimitBytes,
-    // time to receive a whole request (headers and body); answers stream as long as they need
-    requestTimeout: bodyTimeout,
-    // requireHostHeader: Node would answer a host-less request itself, outside the envelope
-    http: { requireHostHeader: false, headersTimeout: Math.min(60_000, bodyTimeout), connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(bodyTimeout / 4))) },
     clientErrorHandler: clientErrorHandler(bodyTimeout),
     return503OnClosing: false,
-    forceCloseConnections: 'idle'
+    forceCloseConnections: 'idle',
+    // the inference routes are served by the edge on node:http itself; Fastify gets the rest
+    serverFactory: (fastifyHandler) => {
+      const server = createServer(
+        {
+          // time to receive a whole request (headers and body); answers stream as long as they need
+          requestTimeout: bodyTimeout,
+          headersTimeout: Math.min(60_000, bodyTimeout),
+          connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(bodyTimeout / 4))),
+          // Node would answer a host-less request itself, outside the envelope
+          requireHostHeader: false
+        },
+        (req, res) => {
+          if (!edge(req, res)) fastifyHandler(req, res)
+        }
+      )
+      server.keepAliveTimeout = 72_000 // Fastify's default
+      return server
+    }
+  })
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
   })
   if (config.server.maxConnectionsPerClient > 0) {
     limitConnectionsPerClient(app.server, config.server.maxConnectionsPerClient)

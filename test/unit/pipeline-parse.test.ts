@@ -2,7 +2,7 @@ import t from 'tap'
 import { GatewayError } from '../../src/errors/catalogue.js'
 import { parseRequest, upstreamBody } from '../../src/pipeline/parse.js'
 import { requestIdFrom } from '../../src/pipeline/request-id.js'
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js'
+import { addPodHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js'
 
 const raw = (s: string) => Buffer.from(s)
 const kindOf = (f: () => unknown) => {
@@ -51,8 +51,8 @@ t.test('hop-by-hop headers are dropped both ways', async (t) => {
     { requestId: 'r1' }
   )
   t.same(up, { 'x-keep': 'k', 'x-request-id': 'r1' })
-  const down = clientResponseHeaders({ connection: 'x-drop', 'x-drop': '1', 'transfer-encoding': 'chunked', 'content-length': '9', 'content-type': 'application/json', 'x-keep': 'k' })
-  t.same(down, { 'content-type': 'application/json', 'x-keep': 'k' })
+  const down = addPodHeaders({ 'request-id': 'r1', 'x-keep': 'gateway' }, { connection: 'x-drop', 'x-drop': '1', 'transfer-encoding': 'chunked', 'content-length': '9', 'content-type': 'application/json', 'x-keep': 'k', Date: 'today', 'X-Pod': 'p' })
+  t.same(down, { 'request-id': 'r1', 'x-keep': 'gateway', 'content-type': 'application/json', 'x-pod': 'p' }, "the gateway's headers win; the pod's hop-by-hop, framing and date are dropped")
 })
 
 t.test('include_usage is spliced into the client bytes, never re-serialised (deep nesting, null, false, spacing)', async (t) => {
