@@ -88,7 +88,7 @@ export interface UsageFacts {
 /** The learn step: what a finished request taught us goes back to speed estimates and stateful strategies. */
 export function learn(deps: RouteDeps, strategy: Strategy, routed: Routed, user: string | undefined, usage: UsageFacts, timing: { e2eMs: number; ttftMs?: number }): void {
   const pod = routed.decision.pod
-  deps.perf.observe(pod, { ...usage, e2eMs: timing.e2eMs, ttftMs: timing.ttftMs, queuedAhead: routed.queuedAhead })
+  deps.perf.observe(pod, { promptTokens: usage.promptTokens, cachedTokens: usage.cachedTokens, completionTokens: usage.completionTokens, e2eMs: timing.e2eMs, ttftMs: timing.ttftMs, queuedAhead: routed.queuedAhead })
   strategy.completed?.({ pod, user, promptTokens: usage.promptTokens, completionTokens: usage.completionTokens })
 }
 

@@ -120,3 +120,15 @@ t.test('one access-log line per request at the default level; accessLog: false t
     t.type(lines[0].ms, 'number')
   }
 })
+
+t.test('the access log is written asynchronously, yet no line is lost when the process stops right after', async (t) => {
+  const sim = await startSim({ model: 'm', timeScale: 0 })
+  t.teardown(() => sim.close())
+  const cli = await spawnCli(['--config', writeConfig({ ...minimal(sim.address), server: { host: '127.0.0.1', port: 0 } })])
+  const answers = await Promise.all(Array.from({ length: 200 }, (_, i) => post(`${cli.url}/v1/chat/completions`, chat('m', { max_tokens: 1 }), { 'x-request-id': `burst-${i}` })))
+  for (const a of answers) await a.arrayBuffer()
+  t.same(new Set(answers.map((a) => a.status)), new Set([200]))
+  t.equal(await cli.stop(), 0, 'stopped at once, no wait for the log')
+  const ids = new Set(cli.stdout().split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => (JSON.parse(l) as { requestId: string }).requestId))
+  t.equal(ids.size, 200, 'one line per request, all flushed')
+})
