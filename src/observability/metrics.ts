@@ -1,31 +1,33 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { HotCounter, HotHistogram, type CounterSeries, type HistogramSeries } from './hot-metrics.js'
 import type { PodRegistry } from '../discovery/registry.js'
 import type { InflightTracker } from '../telemetry/inflight.js'
 
 /** The gateway's own Prometheus series (prefix brixgate_), one registry per gateway instance. */
 export class GatewayMetrics {
   readonly registry = new Registry()
-  readonly requests: Counter<'model' | 'endpoint' | 'status' | 'strategy'>
-  readonly duration: Histogram<'endpoint' | 'stream'>
-  readonly ttft: Histogram<'pod'>
-  readonly tokens: Counter<'kind'>
-  readonly decisions: Counter<'strategy' | 'pod'>
+  // recorded on every request: hot metrics (a label set resolved once), not prom-client's own
+  readonly requests: HotCounter
+  readonly duration: HotHistogram
+  readonly ttft: HotHistogram
+  readonly tokensTotal: CounterSeries
+  readonly decisions: HotCounter
   readonly upstreamErrors: Counter<'pod' | 'kind'>
   readonly rateLimited: Counter<'reason'>
   readonly storeErrors: Counter<'op'>
   readonly watchRestarts: Counter<'resource'>
   readonly tokenizeCalls: Counter<'outcome'>
-  readonly prefixMatch: Histogram<'strategy'>
+  readonly prefixMatch: HotHistogram
   readonly retries: Counter<'cause'>
   readonly ejections: Counter<'reason'>
   readonly poisonRequests: Counter
   readonly streamsCut: Counter<'reason'>
-  readonly gatewayOverhead: Histogram
+  readonly gatewayOverhead: HistogramSeries
   readonly configGeneration: Gauge
   readonly configReloads: Counter<'outcome'>
-  readonly stepAdmit: { observe(seconds: number): void }
-  readonly stepRoute: { observe(seconds: number): void }
-  readonly stepConnect: { observe(seconds: number): void }
+  readonly stepAdmit: HistogramSeries
+  readonly stepRoute: HistogramSeries
+  readonly stepConnect: HistogramSeries
   readonly admissionWait: Histogram<'band'>
   readonly admissionRejected: Counter<'band' | 'reason'>
   /** Requests waiting in the admission queue per model and band (set when the queue exists). */
@@ -35,26 +37,26 @@ export class GatewayMetrics {
   constructor(registry: PodRegistry, inflight: InflightTracker, opts: { defaultMetrics?: boolean } = {}) {
     const r = this.registry
     if (opts.defaultMetrics) collectDefaultMetrics({ register: r, prefix: 'brixgate_' })
-    this.requests = new Counter({ name: 'brixgate_requests_total', help: 'Inference requests by final status.', labelNames: ['model', 'endpoint', 'status', 'strategy'], registers: [r] })
-    this.duration = new Histogram({
+    this.requests = new HotCounter({ name: 'brixgate_requests_total', help: 'Inference requests by final status.', labelNames: ['model', 'endpoint', 'status', 'strategy'], registers: [r] })
+    this.duration = new HotHistogram({
       name: 'brixgate_request_duration_seconds',
       help: 'Time from request to last byte.',
       labelNames: ['endpoint', 'stream'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [r]
     })
-    this.ttft = new Histogram({
+    this.ttft = new HotHistogram({
       name: 'brixgate_time_to_first_byte_seconds',
       help: 'Time from forwarding to the first response byte from the pod.',
       labelNames: ['pod'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [r]
     })
-    this.tokens = new Counter({ name: 'brixgate_tokens_total', help: 'Tokens reported in usage.', labelNames: ['kind'], registers: [r] })
-    this.decisions = new Counter({ name: 'brixgate_routing_decisions_total', help: 'Pods chosen per strategy.', labelNames: ['strategy', 'pod'], registers: [r] })
+    this.tokensTotal = new HotCounter({ name: 'brixgate_tokens_total', help: 'Tokens reported in usage.', labelNames: ['kind'], registers: [r] }).labels('total')
+    this.decisions = new HotCounter({ name: 'brixgate_routing_decisions_total', help: 'Pods chosen per strategy.', labelNames: ['strategy', 'pod'], registers: [r] })
     this.upstreamErrors = new Counter({ name: 'brixgate_upstream_errors_total', help: 'Failures talking to pods.', labelNames: ['pod', 'kind'], registers: [r] })
     this.rateLimited = new Counter({ name: 'brixgate_rate_limited_total', help: 'Requests refused by rate limits.', labelNames: ['reason'], registers: [r] })
-    this.prefixMatch = new Histogram({
+    this.prefixMatch = new HotHistogram({
       name: 'brixgate_prefix_match_ratio',
       help: 'Share of the prompt found in the chosen pod\'s prefix cache (prefix strategies).',
       labelNames: ['strategy'],
@@ -67,20 +69,19 @@ export class GatewayMetrics {
     this.ejections = new Counter({ name: 'brixgate_outlier_ejections_total', help: 'Pods taken out of rotation by outlier detection, by reason (failures, hung).', labelNames: ['reason'], registers: [r] })
     this.poisonRequests = new Counter({ name: 'brixgate_poison_requests_total', help: 'Requests answered 502 after resetting two pods (never retried again).', registers: [r] })
     this.streamsCut = new Counter({ name: 'brixgate_streams_cut_total', help: 'Streams ended with an error event after the first byte, by reason (upstream, shutdown).', labelNames: ['reason'], registers: [r] })
-    this.gatewayOverhead = new Histogram({
+    this.gatewayOverhead = new HotHistogram({
       name: 'brixgate_gateway_overhead_seconds',
       help: "The gateway's own time before the pod got the request (identify, parse, admit, route, failed attempts), apart from the pod's time.",
       buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
       registers: [r]
-    })
-    const steps = new Histogram({
+    }).labels()
+    const steps = new HotHistogram({
       name: 'brixgate_gateway_step_seconds',
       help: "Time in each of the gateway's own steps: admit (identify, parse, limits), route (decision, tokenize), connect (pool wait and TCP connect until the request was written to the pod).",
       labelNames: ['step'],
       buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1],
       registers: [r]
     })
-    // children resolved once: a label lookup per request costs on the hot path
     this.stepAdmit = steps.labels('admit')
     this.stepRoute = steps.labels('route')
     this.stepConnect = steps.labels('connect')

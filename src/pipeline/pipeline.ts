@@ -272,7 +272,7 @@ export class InferencePipeline {
       const result = await attempt(deps.pools, pod, sending, ctx.abort, {
         onHeaders: () => {
           ctx.timings.upstreamHeaders = ctx.elapsed()
-          deps.metrics.ttft.observe({ pod: pod.name }, (performance.now() - sentAt) / 1000)
+          deps.metrics.ttft.labels(pod.name).observe((performance.now() - sentAt) / 1000)
         },
         onProgress: () => deps.registry.outlier.progress(pod.address)
       })
@@ -324,8 +324,8 @@ export class InferencePipeline {
     if (decision.headers) Object.assign(ctx.headers, decision.headers)
     if (deps.config.routing.explain) ctx.headers['x-routing-reason'] = `${decision.reason}; pod=${pod.name}`
     const label = strategyLabel(ctx.strategy)
-    deps.metrics.decisions.inc({ strategy: label, pod: pod.name })
-    if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.observe({ strategy: label }, decision.prefixMatch)
+    deps.metrics.decisions.labels(label, pod.name).inc()
+    if (decision.prefixMatch !== undefined) deps.metrics.prefixMatch.labels(label).observe(decision.prefixMatch)
   }
 
   /** A Responses API answer's id now names a conversation held by this pod. */
@@ -486,9 +486,9 @@ export class InferencePipeline {
     ctx.grant?.finished(ctx.tokens)
     const { deps } = this
     const seconds = ctx.elapsed() / 1000
-    if (ctx.tokens !== undefined) deps.metrics.tokens.inc({ kind: 'total' }, ctx.tokens)
-    deps.metrics.requests.inc({ model: ctx.model ?? '', endpoint: ctx.endpoint, status: String(status), strategy: strategyLabel(ctx.strategy) })
-    deps.metrics.duration.observe({ endpoint: ctx.endpoint, stream: ctx.stream ? 'true' : 'false' }, seconds)
+    if (ctx.tokens !== undefined) deps.metrics.tokensTotal.inc(ctx.tokens)
+    deps.metrics.requests.labels(ctx.model ?? '', ctx.endpoint, String(status), strategyLabel(ctx.strategy)).inc()
+    deps.metrics.duration.labels(ctx.endpoint, ctx.stream ? 'true' : 'false').observe(seconds)
     // the gateway's own time before the pod got the request (identify, parse, admit, route; retries included)
     const t = ctx.timings
     const firstByte = t.firstByte ?? t.upstreamHeaders
