@@ -121,7 +121,7 @@ t.test('one access-log line per request at the default level; accessLog: false t
   }
 })
 
-t.test('the access log is written asynchronously, yet no line is lost when the process stops right after', async (t) => {
+t.test('every access-log line reaches stdout, also when the process is stopped right after a burst', async (t) => {
   const sim = await startSim({ model: 'm', timeScale: 0 })
   t.teardown(() => sim.close())
   const cli = await spawnCli(['--config', writeConfig({ ...minimal(sim.address), server: { host: '127.0.0.1', port: 0 } })])
