@@ -1,5 +1,5 @@
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -38,6 +38,8 @@ export function startChild(command: string, args: string[], urlPattern = /listen
 
 export interface LoadResult {
   rps: number
+  /** Requests completed in the run. */
+  requests: number
   p50: number
   p99: number
   errors: number
@@ -83,7 +85,7 @@ async function loadWithWrk(opts: LoadOptions): Promise<LoadResult> {
   }
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[1] ?? 0)
   const errors = (/Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout)?.slice(1) ?? []).reduce((a, b) => a + Number(b), 0)
-  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN), p50: pct('50'), p99: pct('99'), errors, non2xx }
+  return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? NaN), requests: Number(/(\d+) requests in/.exec(stdout)?.[1] ?? NaN), p50: pct('50'), p99: pct('99'), errors, non2xx }
 }
 
 export async function load(opts: LoadOptions): Promise<LoadResult> {
@@ -97,7 +99,27 @@ export async function load(opts: LoadOptions): Promise<LoadResult> {
     connections: opts.connections,
     overallRate: opts.rate
   })
-  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+  return { rps: r.requests.average, requests: r.requests.total, p50: r.latency.p50, p99: r.latency.p99, errors: r.errors + r.timeouts, non2xx: r.non2xx }
+}
+
+/**
+ * CPU seconds a process and its direct children (nginx's worker) have used, from /proc (Linux;
+ * undefined elsewhere). On a shared, noisy machine CPU per request moves far less than req/s.
+ */
+export function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined
+  try {
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+    let ticks = 0
+    for (const p of [pid, ...children]) {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      ticks += Number(fields[11]) + Number(fields[12]) // utime + stime (fields 14 and 15)
+    }
+    return ticks / 100 // USER_HZ
+  } catch {
+    return undefined
+  }
 }
 
 /** The p-quantile (0..1) of `xs` by rank; NaN when empty. */

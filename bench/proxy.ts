@@ -3,8 +3,9 @@
  *
  * One fixed-answer backend (a child process). The same load runs against it directly, through
  * brixgate (the built CLI), through a bare @fastify/reply-from forwarder, and through nginx as a
- * reverse proxy when nginx is installed (Debian's nginx-light). Prints throughput and latency for
- * each, and ratios against the direct run and nginx measured in this same run.
+ * reverse proxy when nginx is installed (Debian's nginx-light). Prints, for each, req/s, the proxy's
+ * CPU per request and latencies, and ratios against the direct run and nginx measured in this same
+ * run; the throughput runs are interleaved across targets.
  */
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -12,7 +13,7 @@ import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Pool } from 'undici'
-import { fmt, load, loadGenerator, startChild, type Started } from './lib.js'
+import { cpuSeconds, fmt, load, loadGenerator, median, startChild, type LoadResult, type Started } from './lib.js'
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 const quick = process.argv.includes('--quick')
@@ -129,18 +130,29 @@ async function main(): Promise<void> {
   if (nginx) targets.push(['nginx (1 worker)', await startNginx(nginx, backendPort)])
   else console.log('nginx not installed (apt-get install nginx-light): no reference proxy in this run')
 
-  const rows: { name: string; rps: number; p50: number; p99: number; fixed: { p50: number; p99: number }; big: { p50: number; p99: number }; errors: number }[] = []
+  const rows: { name: string; rps: number; p50: number; p99: number; cpuUs: number; fixed: { p50: number; p99: number }; big: { p50: number; p99: number }; errors: number }[] = []
   try {
+    for (const [, t] of targets) await warm(t.url)
+    // three rounds, every target once per round (a 2-core box shared by load generator, proxy and
+    // backend is noisy and drifts: interleaving spreads the drift over all targets), then medians
+    const runs = new Map<string, (LoadResult & { cpuUs: number })[]>(targets.map(([name]) => [name, []]))
+    for (let round = 0; round < 3; round++) {
+      for (const [name, t] of targets) {
+        const before = cpuSeconds(t.child.pid)
+        const r = await load({ url: t.url + path, body: smallBody, seconds: SECONDS, connections: 64 })
+        const after = cpuSeconds(t.child.pid)
+        runs.get(name)!.push({ ...r, cpuUs: before === undefined || after === undefined ? NaN : ((after - before) * 1e6) / r.requests })
+      }
+      console.error(`round ${round + 1} of 3`)
+    }
     for (const [name, t] of targets) {
-      await warm(t.url)
-      // median of three runs: a 2-core box shared by load generator, proxy and backend is noisy
-      const runs = []
-      for (let i = 0; i < 3; i++) runs.push(await load({ url: t.url + path, body: smallBody, seconds: SECONDS, connections: 64 }))
-      const max = runs.sort((a, b) => a.rps - b.rps)[1]
+      const mine = runs.get(name)!
+      const max = [...mine].sort((a, b) => a.rps - b.rps)[1]
       await sleep(300)
       const fixed = await fixedRate(t.url, smallBody, FIXED_RATE, SECONDS)
       const big = await fixedRate(t.url, bigBody, 50, Math.max(2, SECONDS / 2))
-      rows.push({ name, rps: max.rps, p50: max.p50, p99: max.p99, fixed, big, errors: max.errors + max.non2xx + fixed.errors + big.errors })
+      const errors = mine.reduce((n, r) => n + r.errors + r.non2xx, 0) + fixed.errors + big.errors
+      rows.push({ name, rps: max.rps, p50: max.p50, p99: max.p99, cpuUs: median(mine.map((r) => r.cpuUs)), fixed, big, errors })
       console.error(`measured ${name}`)
     }
   } finally {
@@ -151,10 +163,10 @@ async function main(): Promise<void> {
   const ref = rows.find((r) => r.name.startsWith('nginx'))
   const gw = rows.find((r) => r.name === 'brixgate')!
   console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}; load generator ${loadGenerator}, 64 connections, median of 3 × ${SECONDS} s\n`)
-  console.log(`| target | max req/s (64 conns) | p50 / p99 ms at max | p50 / p99 ms at ${FIXED_RATE} req/s | p50 / p99 ms, 200 KB prompt at 50 req/s | errors |`)
-  console.log('|---|---:|---:|---:|---:|---:|')
+  console.log(`| target | max req/s (64 conns) | CPU µs per request (the proxy's; direct: the backend's) | p50 / p99 ms at max | p50 / p99 ms at ${FIXED_RATE} req/s | p50 / p99 ms, 200 KB prompt at 50 req/s | errors |`)
+  console.log('|---|---:|---:|---:|---:|---:|---:|')
   for (const r of rows) {
-    console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.fixed.p50)} / ${fmt(r.fixed.p99)} | ${fmt(r.big.p50)} / ${fmt(r.big.p99)} | ${r.errors} |`)
+    console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.cpuUs, 0)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.fixed.p50)} / ${fmt(r.fixed.p99)} | ${fmt(r.big.p50)} / ${fmt(r.big.p99)} | ${r.errors} |`)
   }
   console.log('\nratios (same run):')
   if (ref) console.log(`- brixgate throughput / nginx throughput: ${fmt(gw.rps / ref.rps)} (target ≥ 0.30)`)
@@ -163,6 +175,7 @@ async function main(): Promise<void> {
   const bare = rows.find((r) => r.name.startsWith('bare node'))
   const lean = rows.find((r) => r.name.startsWith('brixgate (random'))
   if (bare) console.log(`- brixgate throughput / bare node http + undici forwarder: ${fmt(gw.rps / bare.rps)} (target ≥ 0.90); with random and no access log: ${fmt((lean?.rps ?? NaN) / bare.rps)}`)
+  if (bare) console.log(`- by CPU per request, bare forwarder ÷ brixgate: ${fmt(bare.cpuUs / gw.cpuUs)}; with random and no access log: ${fmt(bare.cpuUs / (lean?.cpuUs ?? NaN))}`)
   if (ref && lean) console.log(`- brixgate (random, no access log) / nginx: ${fmt(lean.rps / ref.rps)}`)
   console.log(`- brixgate added latency at ${FIXED_RATE} req/s: p50 +${fmt(gw.fixed.p50 - direct.fixed.p50)} ms (target ≤ 0.3), p99 +${fmt(gw.fixed.p99 - direct.fixed.p99)} ms (target ≤ 2)`)
   console.log(`- brixgate added latency, 200 KB prompt: p50 +${fmt(gw.big.p50 - direct.big.p50)} ms (target ≤ 5)`)
