@@ -1,7 +1,9 @@
+import { Readable } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { Pod } from '../discovery/pod.js'
 import type { GatewayError } from '../errors/catalogue.js'
 import type { UpstreamPools } from '../proxy/pools.js'
+import { requestWhole } from '../proxy/whole-response.js'
 import { SseRelay } from '../proxy/sse-relay.js'
 import { failureCause, isAbort, upstreamFailure, type FailureCause } from '../proxy/upstream-failure.js'
 import { AbortFlag } from './abort-flag.js'
@@ -63,7 +65,7 @@ export interface AttemptHooks {
   onProgress(): void
 }
 
-const isSse = (res: Dispatcher.ResponseData) => res.statusCode === 200 && String(res.headers['content-type'] ?? '').includes('text/event-stream')
+const isSse = (res: { statusCode: number; headers: Dispatcher.ResponseData['headers'] }) => res.statusCode === 200 && String(res.headers['content-type'] ?? '').includes('text/event-stream')
 
 /**
  * The forward step for one pod: sends the request and reads up to the commit point — a whole
@@ -89,14 +91,32 @@ export async function attempt(pools: UpstreamPools, pod: Pod, req: UpstreamReque
     return { kind: 'failed', cause: failureCause(err), error: upstreamFailure(err, pod.name) }
   }
   let committed = false
+  const opts = { method: 'POST' as const, path: req.path, headers: req.headers, body: req.body, headersTimeout: req.headersTimeout, bodyTimeout: req.bodyTimeout }
   try {
-    let res: Dispatcher.ResponseData
-    try {
-      res = await pools.request(pod.address, { method: 'POST', path: req.path, headers: req.headers, body: req.body, signal, headersTimeout: req.headersTimeout, bodyTimeout: req.bodyTimeout })
-    } catch (err) {
-      return failed(err)
+    let res: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers' | 'body'>
+    if (!req.stream) {
+      // an answer the client takes whole is read whole, without a body stream
+      let whole
+      try {
+        whole = await requestWhole(pools.get(pod.address), opts, signal, hooks.onHeaders)
+      } catch (err) {
+        return failed(err)
+      }
+      hooks.onProgress()
+      if (!isSse(whole)) {
+        committed = true
+        return { kind: 'buffered', status: whole.statusCode, headers: whole.headers, body: whole.body }
+      }
+      // a pod that streams an answer nobody asked to stream: relayed as a stream, as before
+      res = { statusCode: whole.statusCode, headers: whole.headers, body: Readable.from([whole.body], { objectMode: false }) as Dispatcher.ResponseData['body'] }
+    } else {
+      try {
+        res = await pools.request(pod.address, { ...opts, signal })
+      } catch (err) {
+        return failed(err)
+      }
+      hooks.onHeaders()
     }
-    hooks.onHeaders()
     if (!isSse(res)) {
       try {
         const body = Buffer.from(await res.body.arrayBuffer())

@@ -4,6 +4,7 @@ import { startSim } from '../../src/sim/server.js'
 import { startBadBackend, type BadBackend } from '../helpers/backends.js'
 import { startGateway } from '../helpers/gateway.js'
 import { chat, expectOpenAIError, post } from '../helpers/http.js'
+import { sseChunk, startPod } from '../helpers/pods.js'
 
 let backend: BadBackend
 t.before(async () => {
@@ -152,4 +153,18 @@ t.test('500 concurrent streams relay with no lost, duplicated or reordered bytes
   for (let i = 0; i < 500; i++) if (got[i] === expected[i]) same++
   t.equal(same, 500, 'every stream identical to what the pod sends directly')
   t.equal(gw.gateway.inflight.total(), 0)
+})
+
+t.test('a pod that streams an answer the client did not ask to stream: the events are relayed as they were', async (t) => {
+  const pod = await startPod((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.end(sseChunk('one') + sseChunk('two') + 'data: [DONE]\n\n')
+  })
+  t.teardown(() => pod.close())
+  const gw = await startGateway({ discovery: { static: { models: [{ name: 'm', endpoints: [pod.address] }] } } })
+  t.teardown(gw.close)
+  const res = await post(`${gw.url}/v1/chat/completions`, chat('m'))
+  t.equal(res.status, 200)
+  t.match(res.headers.get('content-type'), /text\/event-stream/)
+  t.equal(await res.text(), sseChunk('one') + sseChunk('two') + 'data: [DONE]\n\n')
 })
