@@ -52,8 +52,12 @@ export class CounterSeries {
   }
 }
 
+/** Series by label values, one Map level per label: found without building a key string. */
+type SeriesTree<S> = Map<string, SeriesTree<S> | S>
+
 abstract class HotMetric<S extends { labels: Labels }> {
-  private readonly bySeries = new Map<string, S>()
+  private readonly tree: SeriesTree<S> = new Map()
+  private readonly all: S[] = []
 
   constructor(
     readonly name: string,
@@ -73,23 +77,34 @@ abstract class HotMetric<S extends { labels: Labels }> {
 
   /** The series of these label values, in `labelNames` order; keep it where the values do not change. */
   labels(...values: string[]): S {
-    const key = values.length === 1 ? values[0] : values.join('\u0000')
-    let series = this.bySeries.get(key)
-    if (series === undefined) {
-      const labels: Labels = {}
-      this.labelNames.forEach((name, i) => (labels[name] = values[i] ?? ''))
-      series = this.create(labels)
-      this.bySeries.set(key, series)
+    const n = this.labelNames.length
+    if (n === 0) return (this.all[0] ??= this.add(values))
+    let node = this.tree
+    for (let i = 0; i < n - 1; i++) {
+      let next = node.get(values[i] ?? '') as SeriesTree<S> | undefined
+      if (next === undefined) node.set(values[i] ?? '', (next = new Map()))
+      node = next
     }
+    let series = node.get(values[n - 1] ?? '') as S | undefined
+    if (series === undefined) node.set(values[n - 1] ?? '', (series = this.add(values)))
     return series
   }
 
-  protected get series(): IterableIterator<S> {
-    return this.bySeries.values()
+  private add(values: readonly string[]): S {
+    const labels: Labels = {}
+    this.labelNames.forEach((name, i) => (labels[name] = values[i] ?? ''))
+    const series = this.create(labels)
+    this.all.push(series)
+    return series
+  }
+
+  protected get series(): readonly S[] {
+    return this.all
   }
 
   reset(): void {
-    this.bySeries.clear()
+    this.tree.clear()
+    this.all.length = 0
     this.init()
   }
 }
