@@ -13,7 +13,7 @@ import { requestIdFrom } from '../pipeline/request-id.js'
 import { registerAdminRoutes } from './admin-routes.js'
 import { REFUSED, clientErrorHandler, fastifyErrorToGateway, limitConnectionsPerClient, sendGatewayError } from './errors.js'
 import { ResponseDrain } from './drain.js'
-import { drainRequest, inferenceEdge } from './inference-edge.js'
+import { drainRequest, inferenceEdge, serveInference } from './inference-edge.js'
 import { registerUiRoutes } from './ui-routes.js'
 import type { StatusSnapshot } from '../observability/status-snapshot.js'
 
@@ -36,7 +36,8 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const { config } = deps
   const bodyTimeout = config.server.bodyTimeoutMs
   let closing = false
-  const edge = inferenceEdge({ bodyLimit: config.server.bodyLimitBytes, pipeline: deps.pipeline, drain: deps.drain, logger: deps.logger, closing: () => closing })
+  const edgeDeps = { bodyLimit: config.server.bodyLimitBytes, pipeline: deps.pipeline, drain: deps.drain, logger: deps.logger, closing: () => closing }
+  const edge = inferenceEdge(edgeDeps)
   const app = Fastify({
     logger: false, // the pipeline logs one line per request itself
     bodyLimit: config.server.bodyLimitBytes,
@@ -81,16 +82,10 @@ export function buildApp(deps: AppDeps): FastifyInstance {
   const known = (method: string, path: string) => methodsByPath.set(path, [...(methodsByPath.get(path) ?? []), method])
 
   for (const [endpoint, spec] of Object.entries(endpoints) as [Endpoint, (typeof endpoints)[Endpoint]][]) {
-    const handler = async (req: FastifyRequest, reply: FastifyReply) => {
-      const ctx = deps.pipeline.context({ endpoint, headers: req.headers })
-      deps.drain.opened()
-      // 'close' comes once the last byte is handed to the socket, or when the client went away
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) ctx.abort.abort()
-        deps.drain.closed()
-      })
-      const res = await deps.pipeline.run(ctx, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))
-      return reply.code(res.status).headers(res.headers).send(res.body)
+    // inference requests the edge did not take (other content types): Fastify read the body, the edge answers
+    const handler = (req: FastifyRequest, reply: FastifyReply) => {
+      reply.hijack()
+      void serveInference(edgeDeps, endpoint, req.raw, reply.raw, Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0))
     }
     for (const path of [spec.path, ...(spec.aliases ?? [])]) {
       known('POST', path)

@@ -48,13 +48,14 @@ export function inferenceEdge(deps: InferenceEdgeDeps): (req: IncomingMessage, r
     if (endpoint === undefined || !plainBody(req.headers['content-type']) || (req.socket as { [REFUSED]?: boolean })[REFUSED]) return false
     readBody(req, deps.bodyLimit, (err, body) => {
       if (err) return writeError(res, req, err, deps.closing())
-      void serve(deps, endpoint, req, res, body!)
+      void serveInference(deps, endpoint, req, res, body!)
     })
     return true
   }
 }
 
-async function serve(deps: InferenceEdgeDeps, endpoint: Endpoint, req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+/** One inference request whose body has been read: the pipeline runs it and its answer is written to `res`. */
+export async function serveInference(deps: InferenceEdgeDeps, endpoint: Endpoint, req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
   const ctx = deps.pipeline.context({ endpoint, headers: req.headers })
   deps.drain.opened()
   // 'close' comes once the last byte is handed to the socket, or when the client went away
