@@ -39,6 +39,12 @@ export class HistogramSeries {
     this.sum += value
     this.count++
   }
+
+  reset(): void {
+    this.counts.fill(0)
+    this.sum = 0
+    this.count = 0
+  }
 }
 
 /** One label set of a counter. */
@@ -50,12 +56,16 @@ export class CounterSeries {
   inc(by = 1): void {
     if (by > 0 && Number.isFinite(by)) this.value += by
   }
+
+  reset(): void {
+    this.value = 0
+  }
 }
 
 /** Series by label values, one Map level per label: found without building a key string. */
 type SeriesTree<S> = Map<string, SeriesTree<S> | S>
 
-abstract class HotMetric<S extends { labels: Labels }> {
+abstract class HotMetric<S extends { labels: Labels; reset(): void }> {
   private readonly tree: SeriesTree<S> = new Map()
   private readonly all: S[] = []
 
@@ -78,7 +88,7 @@ abstract class HotMetric<S extends { labels: Labels }> {
   /** The series of these label values, in `labelNames` order; keep it where the values do not change. */
   labels(...values: string[]): S {
     const n = this.labelNames.length
-    if (n === 0) return (this.all[0] ??= this.add(values))
+    if (n === 0) return this.all[0] ?? this.add(values)
     let node = this.tree
     for (let i = 0; i < n - 1; i++) {
       let next = node.get(values[i] ?? '') as SeriesTree<S> | undefined
@@ -102,10 +112,9 @@ abstract class HotMetric<S extends { labels: Labels }> {
     return this.all
   }
 
+  /** Zeroes every series in place: the hot path keeps series objects, which must stay the exported ones. */
   reset(): void {
-    this.tree.clear()
-    this.all.length = 0
-    this.init()
+    for (const s of this.all) s.reset()
   }
 }
 
