@@ -29,7 +29,6 @@ import { PerfTracker } from './telemetry/perf.js'
 import { MetricsScraper } from './telemetry/scraper.js'
 import { PodLoad } from './telemetry/pod-load.js'
 import { StatusRecorder } from './observability/status.js'
-import { UpstreamSendTimes } from './proxy/send-times.js'
 import { Tracing } from './observability/tracing.js'
 import { statusSnapshot } from './observability/status-snapshot.js'
 
@@ -98,7 +97,6 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const pools = new UpstreamPools({ headersTimeout: config.server.requestTimeoutMs, bodyTimeout: config.server.requestTimeoutMs })
   const load = new PodLoad(inflight, t.staleAfterMs)
   const status = new StatusRecorder({ now: opts.clock })
-  const sendTimes = new UpstreamSendTimes()
   registry.onChange(() => {
     const addresses = new Set(registry.all().map((p) => p.address))
     pools.retain(addresses)
@@ -145,7 +143,7 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
   const auth = new Authenticator(config.auth)
   const retryBudget = new RetryBudget(config.upstream.retry.budgetPercent)
   const tracing = config.tracing && new Tracing(config.tracing)
-  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random, status, sendTimes, tracing, pins })
+  const pipeline = new InferencePipeline({ config, registry, strategies, load, fleetInflight: (a) => fleet?.get(a) ?? 0, perf, scraper, pools, limiter, modelRps, auth, metrics, logger, retryBudget, random: opts.random ?? Math.random, status, tracing, pins })
   const drain = new ResponseDrain()
   const startedAt = Date.now()
   const live = { config, generation: 1, loadedAt: startedAt, source: opts.configSource ?? 'config' }
@@ -208,7 +206,6 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
       if (t.scrapeIntervalMs > 0) scraper.start()
       fleet?.start()
       health.start()
-      sendTimes.start()
       const addr = app.server.address()
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port
       const host = config.server.host.includes(':') ? `[${config.server.host}]` : config.server.host
@@ -229,7 +226,6 @@ export async function createGateway(config: Config, opts: GatewayOptions): Promi
         app.server.closeAllConnections()
         await closed
         health.stop()
-        sendTimes.stop()
         adapterPoller?.stop()
         await fleet?.stop()
         await shared?.close()

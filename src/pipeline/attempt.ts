@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream'
-import type { Dispatcher } from 'undici'
+import type { IncomingHttpHeaders } from 'node:http'
 import type { Pod } from '../discovery/pod.js'
 import type { GatewayError } from '../errors/catalogue.js'
 import type { UpstreamPools } from '../proxy/pools.js'
-import { requestWhole } from '../proxy/whole-response.js'
+import { readAll, requestStreamed, requestWhole, type StreamedResponse } from '../proxy/whole-response.js'
 import { SseRelay } from '../proxy/sse-relay.js'
 import { failureCause, isAbort, upstreamFailure, type FailureCause } from '../proxy/upstream-failure.js'
 import { AbortFlag } from './abort-flag.js'
@@ -30,12 +30,12 @@ export interface UpstreamRequest {
 /** A stream whose first real event arrived (or whose keep-alive committed it): the rest follows. */
 export interface StreamAttempt {
   kind: 'stream'
-  headers: Dispatcher.ResponseData['headers']
+  headers: IncomingHttpHeaders
   relay: SseRelay
   /** Bytes for the client read up to the commit point. */
   head: Buffer[]
   /** The rest of the pod's body; a read still pending when the keep-alive committed. */
-  body: Dispatcher.ResponseData['body']
+  body: Readable
   rest: AsyncIterator<Buffer>
   pending?: Promise<IteratorResult<Buffer>>
   /** The upstream signal: raised to stop the relay (client gone, shutdown). */
@@ -46,7 +46,7 @@ export interface StreamAttempt {
 export interface BufferedAttempt {
   kind: 'buffered'
   status: number
-  headers: Dispatcher.ResponseData['headers']
+  headers: IncomingHttpHeaders
   body: Buffer
 }
 
@@ -63,9 +63,11 @@ export interface AttemptHooks {
   onHeaders(): void
   /** Bytes of the answer came from the pod (hung-pod detection). */
   onProgress(): void
+  /** The request was written to the pod's socket (performance.now()). */
+  onWritten(at: number): void
 }
 
-const isSse = (res: { statusCode: number; headers: Dispatcher.ResponseData['headers'] }) => res.statusCode === 200 && String(res.headers['content-type'] ?? '').includes('text/event-stream')
+const isSse = (res: { statusCode: number; headers: IncomingHttpHeaders }) => res.statusCode === 200 && String(res.headers['content-type'] ?? '').includes('text/event-stream')
 
 /**
  * The forward step for one pod: sends the request and reads up to the commit point — a whole
@@ -93,12 +95,12 @@ export async function attempt(pools: UpstreamPools, pod: Pod, req: UpstreamReque
   let committed = false
   const opts = { method: 'POST' as const, path: req.path, headers: req.headers, body: req.body, headersTimeout: req.headersTimeout, bodyTimeout: req.bodyTimeout }
   try {
-    let res: Pick<Dispatcher.ResponseData, 'statusCode' | 'headers' | 'body'>
+    let res: StreamedResponse
     if (!req.stream) {
       // an answer the client takes whole is read whole, without a body stream
       let whole
       try {
-        whole = await requestWhole(pools.get(pod.address), opts, signal, hooks.onHeaders)
+        whole = await requestWhole(pools.get(pod.address), opts, signal, hooks)
       } catch (err) {
         return failed(err)
       }
@@ -108,18 +110,17 @@ export async function attempt(pools: UpstreamPools, pod: Pod, req: UpstreamReque
         return { kind: 'buffered', status: whole.statusCode, headers: whole.headers, body: whole.body }
       }
       // a pod that streams an answer nobody asked to stream: relayed as a stream, as before
-      res = { statusCode: whole.statusCode, headers: whole.headers, body: Readable.from([whole.body], { objectMode: false }) as Dispatcher.ResponseData['body'] }
+      res = { statusCode: whole.statusCode, headers: whole.headers, body: Readable.from([whole.body], { objectMode: false }) }
     } else {
       try {
-        res = await pools.request(pod.address, { ...opts, signal })
+        res = await requestStreamed(pools.get(pod.address), opts, signal, hooks)
       } catch (err) {
         return failed(err)
       }
-      hooks.onHeaders()
     }
     if (!isSse(res)) {
       try {
-        const body = Buffer.from(await res.body.arrayBuffer())
+        const body = await readAll(res.body)
         hooks.onProgress()
         committed = true
         return { kind: 'buffered', status: res.statusCode, headers: res.headers, body }

@@ -29,7 +29,6 @@ import { relay, type RelayOutcome } from './relay.js'
 import { candidates, learn, retract, route, untried, usageFacts, type RouteDeps, type Routed } from './route.js'
 import { expectedTokens, routingRequest } from './routing-request.js'
 import type { StatusRecorder } from '../observability/status.js'
-import type { UpstreamSendTimes } from '../proxy/send-times.js'
 import type { Tracing } from '../observability/tracing.js'
 import type { ResponsePins } from '../routing/response-pins.js'
 import { bodyUsage } from '../proxy/usage.js'
@@ -58,7 +57,6 @@ export interface PipelineDeps {
   /** The status page's record of finished requests (optional: the pipeline works without it). */
   status?: StatusRecorder
   /** When each attempt's headers reached the pod's socket (server-timing `connect`); optional. */
-  sendTimes?: UpstreamSendTimes
   /** OpenTelemetry spans per request and attempt (config `tracing`); absent = off. */
   tracing?: Tracing
   /** Responses API conversations → the pod holding each (previous_response_id); absent = no pinning. */
@@ -269,15 +267,15 @@ export class InferencePipeline {
       const sentAt = performance.now()
       ctx.timings.sent = ctx.elapsed()
       const sending = ctx.trace ? { ...upstream, headers: ctx.trace.startAttempt(pod, ctx.retries + 1, upstream.headers) } : upstream
+      ctx.timings.upstreamWritten = undefined
       const result = await attempt(deps.pools, pod, sending, ctx.abort, {
         onHeaders: () => {
           ctx.timings.upstreamHeaders = ctx.elapsed()
           deps.metrics.ttft.labels(pod.name).observe((performance.now() - sentAt) / 1000)
         },
-        onProgress: () => deps.registry.outlier.progress(pod.address)
+        onProgress: () => deps.registry.outlier.progress(pod.address),
+        onWritten: (at) => (ctx.timings.upstreamWritten = at - ctx.started)
       })
-      const written = deps.sendTimes?.take(ctx.id)
-      ctx.timings.upstreamWritten = written === undefined ? undefined : written - ctx.started
       const cause = failureOf(result)
       if (cause === undefined && result.kind !== 'failed') {
         deps.registry.reportSuccess(pod.address)

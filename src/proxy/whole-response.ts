@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { errors, type Dispatcher } from 'undici'
+import { Readable } from 'node:stream'
+import { errors, util, type Dispatcher } from 'undici'
 import type { AbortFlag } from '../pipeline/abort-flag.js'
 
 /** A pod's whole answer: status, headers and every body byte. */
@@ -9,51 +10,143 @@ export interface WholeResponse {
   body: Buffer
 }
 
+/** A pod's answer whose body is read as it comes. */
+export interface StreamedResponse {
+  statusCode: number
+  headers: IncomingHttpHeaders
+  body: Readable
+}
+
+export interface DispatchHooks {
+  /** The pod's status and headers arrived. */
+  onHeaders(): void
+  /** The whole request was written to the pod's socket (performance.now()). */
+  onWritten(at: number): void
+}
+
+/**
+ * undici's core callbacks (onConnect … onComplete). The newer onRequestStart/onResponse* form
+ * is wrapped by undici in an adapter per request that also parses the headers twice over;
+ * the core form costs nothing extra and is the only one told when the request was written
+ * (onRequestSent), which server-timing's `connect` entry needs.
+ */
+type CoreHandler = Required<Pick<Dispatcher.DispatchHandler, 'onConnect' | 'onHeaders' | 'onData' | 'onComplete' | 'onError'>> & { onRequestSent(): void }
+
+/** The abort wiring both readers share: `signal` raised → the upstream request is aborted. */
+function abortWiring(signal: AbortFlag) {
+  let abortUpstream: ((err: Error) => void) | undefined
+  const onAbort = () => abortUpstream?.(new errors.RequestAbortedError())
+  signal.once('abort', onAbort)
+  return {
+    connected(abort: (err: Error) => void) {
+      abortUpstream = abort
+      if (signal.aborted) abort(new errors.RequestAbortedError())
+    },
+    done: () => signal.off('abort', onAbort)
+  }
+}
+
 /**
  * Sends a request and reads the whole answer straight from undici's dispatch callbacks. undici's
  * `request()` wraps every answer in a body stream that is then consumed into one buffer: for an
  * answer read whole anyway that was about 15 % of a request's CPU (A/B under load). Rejects with
  * undici's own errors (timeouts, resets) and with an abort error once `signal` is raised.
  */
-export function requestWhole(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: AbortFlag, onHeaders: () => void): Promise<WholeResponse> {
+export function requestWhole(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: AbortFlag, hooks: DispatchHooks): Promise<WholeResponse> {
   return new Promise((resolve, reject) => {
-    let controller: Dispatcher.DispatchController | undefined
     let statusCode = 0
     let headers: IncomingHttpHeaders = {}
     const chunks: Buffer[] = []
     let size = 0
-    const aborted = () => new errors.RequestAbortedError()
-    const onAbort = () => controller?.abort(aborted())
-    const settle = () => signal.off('abort', onAbort)
-    signal.once('abort', onAbort)
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c
-        if (signal.aborted) c.abort(aborted())
-      },
-      onResponseStart(_c, status, responseHeaders) {
+    const wiring = abortWiring(signal)
+    const handler: CoreHandler = {
+      onConnect: wiring.connected,
+      onRequestSent: () => hooks.onWritten(performance.now()),
+      onHeaders(status, rawHeaders) {
+        if (status < 200) return true // 1xx informational: the answer follows
         statusCode = status
-        headers = responseHeaders
-        onHeaders()
+        headers = util.parseHeaders(rawHeaders) as IncomingHttpHeaders
+        hooks.onHeaders()
+        return true
       },
-      onResponseData(_c, chunk) {
+      onData(chunk) {
         chunks.push(chunk)
         size += chunk.length
+        return true
       },
-      onResponseEnd() {
-        settle()
+      onComplete() {
+        wiring.done()
         resolve({ statusCode, headers, body: Buffer.concat(chunks, size) })
       },
-      onResponseError(_c, err) {
-        settle()
+      onError(err) {
+        wiring.done()
         reject(err)
       }
     }
-    try {
-      dispatcher.dispatch(opts, handler)
-    } catch (err) {
-      settle()
-      reject(err)
-    }
+    dispatch(dispatcher, opts, handler)
   })
+}
+
+/**
+ * Sends a request and resolves at the pod's headers with a body stream that pulls from the socket
+ * as it is read (undici's parser pauses while the stream is full, as `request()`'s does).
+ * Destroying the body aborts the upstream request; a failure after the headers destroys the body
+ * with undici's error.
+ */
+export function requestStreamed(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: AbortFlag, hooks: DispatchHooks): Promise<StreamedResponse> {
+  return new Promise((resolve, reject) => {
+    let abortUpstream: ((err: Error) => void) | undefined
+    let resume: (() => void) | undefined
+    let body: Readable | undefined
+    let ended = false
+    const wiring = abortWiring(signal)
+    const handler: CoreHandler = {
+      onConnect(abort) {
+        abortUpstream = abort
+        wiring.connected(abort)
+      },
+      onRequestSent: () => hooks.onWritten(performance.now()),
+      onHeaders(status, rawHeaders, resumeParser) {
+        if (status < 200) return true
+        resume = resumeParser
+        body = new Readable({
+          read: () => resume?.(),
+          destroy(err, cb) {
+            if (!ended) abortUpstream?.(err ?? new errors.RequestAbortedError())
+            cb(err)
+          }
+        })
+        hooks.onHeaders()
+        resolve({ statusCode: status, headers: util.parseHeaders(rawHeaders) as IncomingHttpHeaders, body })
+        return true
+      },
+      onData: (chunk) => body!.push(chunk),
+      onComplete() {
+        ended = true
+        wiring.done()
+        body!.push(null)
+      },
+      onError(err) {
+        ended = true
+        wiring.done()
+        if (body) body.destroy(err)
+        else reject(err)
+      }
+    }
+    dispatch(dispatcher, opts, handler)
+  })
+}
+
+function dispatch(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, handler: CoreHandler): void {
+  try {
+    dispatcher.dispatch(opts, handler)
+  } catch (err) {
+    handler.onError(err as Error)
+  }
+}
+
+/** A body stream's bytes, whole. */
+export async function readAll(body: Readable): Promise<Buffer> {
+  const chunks = (await body.toArray()) as Buffer[]
+  return Buffer.concat(chunks)
 }
