@@ -88,7 +88,6 @@ const header = (ctx: RequestContext, name: string): string | undefined => {
   return typeof v === 'string' && v.trim() !== '' ? v : undefined
 }
 
-const ms = (n: number | undefined) => (n === undefined ? undefined : Math.round(n * 100) / 100)
 
 /**
  * The inference request path, as named steps over one RequestContext:
@@ -577,15 +576,17 @@ export class InferencePipeline {
  * route, without queue wait). Browsers' devtools and most tracing tools read it.
  */
 export function serverTiming(t: Timings): string {
-  const parts: string[] = []
-  if (t.admitted !== undefined) parts.push(`admit;dur=${ms(t.admitted - t.queuedMs)}`)
-  if (t.queuedMs > 0) parts.push(`queue;dur=${ms(t.queuedMs)}`)
-  if (t.sent !== undefined && t.admitted !== undefined) parts.push(`route;dur=${ms(t.sent - t.admitted - t.failoverMs)}`)
-  if (t.failoverMs > 0) parts.push(`failover;dur=${ms(t.failoverMs)}`)
-  if (t.upstreamWritten !== undefined && t.sent !== undefined) parts.push(`connect;dur=${ms(Math.max(0, t.upstreamWritten - t.sent))}`)
-  if (t.sent !== undefined && t.committed !== undefined) parts.push(`first-byte;dur=${ms(t.committed - t.sent)}`)
-  if (t.sent !== undefined) parts.push(`gateway;dur=${ms(t.sent - t.failoverMs - t.queuedMs)}`)
-  return parts.join(', ')
+  // one string built in place: this runs for every answer
+  let out = ''
+  const add = (name: string, dur: number) => (out += `${out === '' ? '' : ', '}${name};dur=${Math.round(dur * 100) / 100}`)
+  if (t.admitted !== undefined) add('admit', t.admitted - t.queuedMs)
+  if (t.queuedMs > 0) add('queue', t.queuedMs)
+  if (t.sent !== undefined && t.admitted !== undefined) add('route', t.sent - t.admitted - t.failoverMs)
+  if (t.failoverMs > 0) add('failover', t.failoverMs)
+  if (t.upstreamWritten !== undefined && t.sent !== undefined) add('connect', Math.max(0, t.upstreamWritten - t.sent))
+  if (t.sent !== undefined && t.committed !== undefined) add('first-byte', t.committed - t.sent)
+  if (t.sent !== undefined) add('gateway', t.sent - t.failoverMs - t.queuedMs)
+  return out
 }
 
 /** Why an attempt's answer must not be the client's, when another pod may still do better. */
