@@ -168,3 +168,27 @@ t.test('a pod that streams an answer the client did not ask to stream: the event
   t.match(res.headers.get('content-type'), /text\/event-stream/)
   t.equal(await res.text(), sseChunk('one') + sseChunk('two') + 'data: [DONE]\n\n')
 })
+
+t.test('a stream request the pod answers with JSON: an error goes back whole, an answer as it came', async (t) => {
+  // vLLM refuses a bad streaming request with a JSON 400 before any event
+  const pod = await startPod((_req, res, _body, n) => {
+    if (n === 0) {
+      res.writeHead(400, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ object: 'error', message: 'max_tokens is too large', type: 'BadRequestError', code: 400 }))
+      return
+    }
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ id: 'chatcmpl-j', object: 'chat.completion', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } }))
+  })
+  t.teardown(() => pod.close())
+  const gw = await startGateway({ discovery: { static: { models: [{ name: 'm', endpoints: [pod.address] }] } } })
+  t.teardown(gw.close)
+  const refused = await post(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }))
+  t.equal(refused.status, 400)
+  t.equal(refused.headers.get('x-error-streaming'), 'true')
+  const error = (await refused.json()) as { error: { message: string } }
+  t.match(error.error.message, /max_tokens is too large/)
+  const answered = await post(`${gw.url}/v1/chat/completions`, chat('m', { stream: true }))
+  t.equal(answered.status, 200)
+  t.same(((await answered.json()) as { id: string }).id, 'chatcmpl-j')
+})
