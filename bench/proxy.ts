@@ -180,6 +180,8 @@ async function main(): Promise<void> {
   console.log(`- brixgate added latency at ${FIXED_RATE} req/s: p50 +${fmt(gw.fixed.p50 - direct.fixed.p50)} ms (target ≤ 0.3), p99 +${fmt(gw.fixed.p99 - direct.fixed.p99)} ms (target ≤ 2)`)
   console.log(`- brixgate added latency, 200 KB prompt: p50 +${fmt(gw.big.p50 - direct.big.p50)} ms (target ≤ 5)`)
   if (ref) console.log(`- nginx added latency at ${FIXED_RATE} req/s: p50 +${fmt(ref.fixed.p50 - direct.fixed.p50)} ms, p99 +${fmt(ref.fixed.p99 - direct.fixed.p99)} ms`)
+  // the floor for a Node proxy on this machine: what the bare forwarder adds is more than any Node proxy can beat
+  if (bare) console.log(`- bare node http + undici forwarder added latency at ${FIXED_RATE} req/s: p50 +${fmt(bare.fixed.p50 - direct.fixed.p50)} ms, p99 +${fmt(bare.fixed.p99 - direct.fixed.p99)} ms`)
 }
 
 main().catch((err) => {
