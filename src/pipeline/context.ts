@@ -34,7 +34,7 @@ export interface Timings {
   committed?: number
   /** A stream's first byte went to the client. */
   firstByte?: number
-  /** The last attempt's headers were written to the pod's socket (after pool wait and connect). */
+  /** The last attempt's request was written to the pod's socket (after pool wait and connect). */
   upstreamWritten?: number
   /** Time spent in attempts that failed over to another pod (the pods' time, not the gateway's). */
   failoverMs: number

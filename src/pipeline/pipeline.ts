@@ -56,7 +56,6 @@ export interface PipelineDeps {
   random: () => number
   /** The status page's record of finished requests (optional: the pipeline works without it). */
   status?: StatusRecorder
-  /** When each attempt's headers reached the pod's socket (server-timing `connect`); optional. */
   /** OpenTelemetry spans per request and attempt (config `tracing`); absent = off. */
   tracing?: Tracing
   /** Responses API conversations → the pod holding each (previous_response_id); absent = no pinning. */
@@ -87,7 +86,6 @@ const header = (ctx: RequestContext, name: string): string | undefined => {
   const v = ctx.requestHeaders[name]
   return typeof v === 'string' && v.trim() !== '' ? v : undefined
 }
-
 
 /**
  * The inference request path, as named steps over one RequestContext:

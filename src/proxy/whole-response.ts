@@ -25,22 +25,24 @@ export interface DispatchHooks {
 }
 
 /**
- * undici's core callbacks (onConnect … onComplete). The newer onRequestStart/onResponse* form
- * is wrapped by undici in an adapter per request that also parses the headers twice over;
- * the core form costs nothing extra and is the only one told when the request was written
- * (onRequestSent), which server-timing's `connect` entry needs.
+ * undici's core callbacks (onConnect … onComplete), which its dispatcher calls directly: the newer
+ * onRequestStart/onResponse* form costs an adapter and a controller object per request, and only
+ * the core form is told when the request was written (onRequestSent), which server-timing's
+ * `connect` entry needs. (undici 7 marks the core form deprecated in its types, not in behaviour.)
  */
 type CoreHandler = Required<Pick<Dispatcher.DispatchHandler, 'onConnect' | 'onHeaders' | 'onData' | 'onComplete' | 'onError'>> & { onRequestSent(): void }
 
-/** The abort wiring both readers share: `signal` raised → the upstream request is aborted. */
+/** The abort wiring both readers share: `signal` raised (or abort() called) → the upstream request is aborted. */
 function abortWiring(signal: AbortFlag) {
   let abortUpstream: ((err: Error) => void) | undefined
-  const onAbort = () => abortUpstream?.(new errors.RequestAbortedError())
+  const abort = (err: Error = new errors.RequestAbortedError()) => abortUpstream?.(err)
+  const onAbort = () => abort()
   signal.once('abort', onAbort)
   return {
-    connected(abort: (err: Error) => void) {
-      abortUpstream = abort
-      if (signal.aborted) abort(new errors.RequestAbortedError())
+    abort,
+    connected(upstream: (err: Error) => void) {
+      abortUpstream = upstream
+      if (signal.aborted) abort()
     },
     done: () => signal.off('abort', onAbort)
   }
@@ -95,24 +97,18 @@ export function requestWhole(dispatcher: Dispatcher, opts: Dispatcher.DispatchOp
  */
 export function requestStreamed(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: AbortFlag, hooks: DispatchHooks): Promise<StreamedResponse> {
   return new Promise((resolve, reject) => {
-    let abortUpstream: ((err: Error) => void) | undefined
-    let resume: (() => void) | undefined
     let body: Readable | undefined
     let ended = false
     const wiring = abortWiring(signal)
     const handler: CoreHandler = {
-      onConnect(abort) {
-        abortUpstream = abort
-        wiring.connected(abort)
-      },
+      onConnect: wiring.connected,
       onRequestSent: () => hooks.onWritten(performance.now()),
-      onHeaders(status, rawHeaders, resumeParser) {
+      onHeaders(status, rawHeaders, resume) {
         if (status < 200) return true
-        resume = resumeParser
         body = new Readable({
-          read: () => resume?.(),
+          read: () => resume(),
           destroy(err, cb) {
-            if (!ended) abortUpstream?.(err ?? new errors.RequestAbortedError())
+            if (!ended) wiring.abort(err ?? undefined)
             cb(err)
           }
         })
