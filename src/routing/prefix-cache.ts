@@ -4,7 +4,7 @@ import { PrefixIndex } from './prefix/prefix-index.js'
 import type { PrefixShare } from '../sharing/shared-routing.js'
 import type { Pod } from '../discovery/pod.js'
 import { slotWaitMs } from '../telemetry/batch-cap.js'
-import { bestIndex, type RoutingInput, type RoutingRequest, type Strategy } from './strategy.js'
+import { bestIndex, type RoutingInput, type Strategy } from './strategy.js'
 
 type PrefixConfig = Config['routing']['prefixCache']
 
@@ -36,29 +36,35 @@ function leastLoaded(input: RoutingInput, pods: readonly Pod[]): Pod {
 function learningIndex(cfg: PrefixConfig, name: string, hashesOf: (input: RoutingInput) => BlockHashes, share?: PrefixShare) {
   const index = new PrefixIndex({ maxBlocks: cfg.maxBlocks, ttlMs: cfg.ttlMinutes * 60_000 })
   share?.register(name, index)
-  const memo = new WeakMap<RoutingRequest, BlockHashes>()
-  const held = new WeakMap<RoutingRequest, Map<string, number>>()
-  const hashes = (input: RoutingInput) => {
-    let h = memo.get(input.request)
-    if (!h) memo.set(input.request, (h = hashesOf(input)))
-    return h
+  /** This strategy's key in a request's memo (a plain Map on the request: cheaper than a WeakMap per request). */
+  const slot = {}
+  interface Memo {
+    hashes: BlockHashes
+    /** Per pod accepted: the blocks it held before (what retracted() must leave). */
+    held?: Map<string, number>
+  }
+  const memoOf = (input: RoutingInput): Memo => {
+    const memo = (input.request.memo ??= new Map())
+    let m = memo.get(slot) as Memo | undefined
+    if (!m) memo.set(slot, (m = { hashes: hashesOf(input) }))
+    return m
   }
   return {
     index,
-    hashes,
+    hashes: (input: RoutingInput) => memoOf(input).hashes,
     accepted(input: RoutingInput, pod: Pod) {
-      const h = hashes(input)
-      const from = index.match(h, new Set([pod.id])).get(pod.id) ?? 0
-      const byPod = held.get(input.request) ?? new Map<string, number>()
-      held.set(input.request, byPod.set(pod.id, from))
-      index.insert(h, pod.id, from)
-      share?.recorded(name, 'insert', pod.id, h, from)
+      const m = memoOf(input)
+      const from = index.heldBy(m.hashes, pod.id)
+      ;(m.held ??= new Map()).set(pod.id, from)
+      index.insert(m.hashes, pod.id, from)
+      share?.recorded(name, 'insert', pod.id, m.hashes, from)
     },
     retracted(input: RoutingInput, pod: Pod) {
-      const from = held.get(input.request)?.get(pod.id)
+      const m = memoOf(input)
+      const from = m.held?.get(pod.id)
       if (from === undefined) return
-      index.remove(hashes(input), pod.id, from)
-      share?.recorded(name, 'remove', pod.id, hashes(input), from)
+      index.remove(m.hashes, pod.id, from)
+      share?.recorded(name, 'remove', pod.id, m.hashes, from)
     }
   }
 }

@@ -17,6 +17,11 @@ export interface RoutingRequest {
   outputTokens: number
   /** The prompt's token ids from a pod's /tokenize, for strategies that ask for them (else undefined). */
   tokens?: readonly number[]
+  /**
+   * Strategies' per-request scratch (prompt hashes, what accepted() recorded), keyed by an object of
+   * the strategy's own: computed in pick, read back in the hooks, gone with the request.
+   */
+  memo?: Map<object, unknown>
 }
 
 export interface PodStats {

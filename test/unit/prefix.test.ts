@@ -69,6 +69,7 @@ t.test('prefix index: longest leading match per pod, bounded by maxBlocks', asyn
   idx.insert(h, 'b')
   t.same(Object.fromEntries(idx.match(h, new Set(['a', 'b', 'c']))), { a: 5, b: h.keys.length })
   t.same(Object.fromEntries(idx.match(h, new Set(['a']))), { a: 5 }, 'only candidate pods count')
+  t.same([idx.heldBy(h, 'a'), idx.heldBy(h, 'b'), idx.heldBy(h, 'c')], [5, h.keys.length, 0], 'heldBy: one pod\'s leading blocks, as match counts them')
   for (let i = 0; i < 5000; i++) idx.insert(one(i), 'c')
   t.ok(idx.size <= 1000 && idx.size >= 500, `bounded by maxBlocks (${idx.size})`)
   t.same(Object.fromEntries(idx.match(h, new Set(['a', 'b']))), {}, 'blocks not used since are dropped')

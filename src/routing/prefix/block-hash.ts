@@ -62,17 +62,23 @@ export function chainedHashes(words: Int32Array, wordsPerBlock: number, blocks: 
 }
 
 const encoder = new TextEncoder()
-/** Reused across calls: encoding into it is ~6× faster than allocating (the hot path for long prompts). */
+/** Reused across calls, with its views: encoding into it is ~6× faster than allocating (the hot path for long prompts). */
 let scratch = new ArrayBuffer(1 << 16)
+let scratchBytes = new Uint8Array(scratch)
+let scratchWords = new Int32Array(scratch)
 
 /**
  * AIBrix's prefix blocks: the text's UTF-8 bytes cut into `blockSize`-byte blocks (a multiple of 4,
  * so blocks are whole words). A trailing partial block is not indexed (it cannot be a shared prefix yet).
  */
 export function blockHashes(text: string, blockSize: number, salt = 0): BlockHashes {
-  if (scratch.byteLength < text.length * 3) scratch = new ArrayBuffer((text.length * 3 + 3) & ~3)
-  const { written } = encoder.encodeInto(text, new Uint8Array(scratch))
-  return chainedHashes(new Int32Array(scratch), blockSize >> 2, Math.floor(written / blockSize), salt)
+  if (scratch.byteLength < text.length * 3) {
+    scratch = new ArrayBuffer((text.length * 3 + 3) & ~3)
+    scratchBytes = new Uint8Array(scratch)
+    scratchWords = new Int32Array(scratch)
+  }
+  const { written } = encoder.encodeInto(text, scratchBytes)
+  return chainedHashes(scratchWords, blockSize >> 2, Math.floor(written / blockSize), salt)
 }
 
 /**

@@ -85,6 +85,13 @@ export class PrefixIndex {
     return counts
   }
 
+  /** How many leading blocks of `hashes` `podId` holds (refreshing them, as match does). */
+  heldBy({ keys, checks }: BlockHashes, podId: string, now = Date.now()): number {
+    let i = 0
+    while (i < keys.length && this.touch(keys[i], checks[i], now)?.holders.has(podId)) i++
+    return i
+  }
+
   /** Takes `podId` off the blocks from `from` on (an attempt there failed: it never cached them). */
   remove({ keys, checks }: BlockHashes, podId: string, from = 0): void {
     for (let i = from; i < keys.length; i++) {
