@@ -10,7 +10,8 @@ interface PodLog {
  * Tokens routed to each pod over a recent window (negative amounts for requests that ended), asked
  * as "how many since time t" — e.g. what a pod has gained since its metrics were scraped. Without
  * that, every request between two scrapes goes to the same "emptiest" pod. Recording is amortised
- * O(1) and a query is a binary search, whatever the request rate.
+ * O(1), a query is a binary search, and a pod's log holds at most one entry per millisecond of the
+ * window, whatever the request rate.
  */
 export class DispatchLog {
   private readonly pods = new Map<string, PodLog>()
@@ -21,9 +22,15 @@ export class DispatchLog {
   record(address: string, tokens: number, at: number): void {
     let log = this.pods.get(address)
     if (!log) this.pods.set(address, (log = { at: [], total: [], head: 0 }))
-    const before = log.total.length > 0 ? log.total[log.total.length - 1] : 0
+    const last = log.at.length - 1
+    // entries of the same millisecond are one entry: a query cannot tell them apart, and at
+    // thousands of requests a second this keeps the window to at most one entry per millisecond
+    if (last >= log.head && log.at[last] === at) {
+      log.total[last] += tokens
+      return
+    }
     log.at.push(at)
-    log.total.push(before + tokens)
+    log.total.push((last >= 0 ? log.total[last] : 0) + tokens)
     while (log.head < log.at.length && log.at[log.head] < at - this.keepMs) log.head++
     if (log.head > 64 && log.head * 2 > log.at.length) {
       log.at.splice(0, log.head)
