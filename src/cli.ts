@@ -29,7 +29,11 @@ async function simModule<T>(load: () => Promise<T>): Promise<T> {
 /** The start-up line is printed whatever the log level: scripts and humans wait for it. */
 function announce(logger: Logger, url: string, message: string): void {
   logger.child({}, { level: 'info' }).info({ url }, message)
+  logger.flush()
 }
+
+/** server.logFlushMs's default, for the commands that run without a config file. */
+const LOG_FLUSH_MS = 100
 
 function fail(message: string): never {
   process.stderr.write(`brixgate: ${message}\n`)
@@ -93,7 +97,7 @@ async function main(argv: string[]): Promise<void> {
 
   if (command === 'sim') {
     if (!values.model) fail('sim needs --model NAME')
-    const logger = createLogger(values['log-level'] ?? 'info')
+    const logger = createLogger(values['log-level'] ?? 'info', LOG_FLUSH_MS)
     // the simulator (and its tokenizer) load only for the commands that use them
     const { startSim } = await simModule(() => import('./sim/server.js'))
     const sim = await startSim({
@@ -111,7 +115,7 @@ async function main(argv: string[]): Promise<void> {
   }
 
   if (command === 'demo') {
-    const logger = createLogger(values['log-level'] ?? 'info')
+    const logger = createLogger(values['log-level'] ?? 'info', LOG_FLUSH_MS)
     const { startDemo } = await simModule(() => import('./demo.js'))
     const traffic = values.traffic === undefined ? 2 : Number(values.traffic)
     if (!Number.isFinite(traffic) || traffic < 0 || traffic > 50) fail(`--traffic must be a number of requests per second from 0 to 50, got "${values.traffic}"`)
@@ -130,7 +134,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const config = loadConfigFile(file)
   overrides(config)
-  const logger = createLogger(values['log-level'] ?? config.server.logLevel)
+  const logger = createLogger(values['log-level'] ?? config.server.logLevel, config.server.logFlushMs)
   const gateway = await createGateway(config, { logger, defaultMetrics: true, configSource: file })
   const url = await gateway.listen()
   announce(logger, url, `brixgate listening on ${url}`)

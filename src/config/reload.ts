@@ -15,6 +15,7 @@ export const RESTART_ONLY = [
   'server.shutdownGraceMs',
   'server.maxConnectionsPerClient',
   'server.logLevel',
+  'server.logFlushMs',
   'server.watchConfig',
   'rateLimit.store',
   'routing.share',

@@ -39,6 +39,11 @@ const server = z.strictObject({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** One info line per request (id, model, user, strategy, pod, status, tokens, durations). */
   accessLog: z.boolean().default(true),
+  /**
+   * Log lines go to stdout in batches, at the latest this long after they were logged (and when
+   * the process exits): one write per batch instead of one per line. 0 = every line at once.
+   */
+  logFlushMs: z.number().int().min(0).max(10_000).default(100),
   /** Reload the config file when it changes (SIGHUP always reloads). */
   watchConfig: z.boolean().default(false)
 })

@@ -121,6 +121,20 @@ t.test('one access-log line per request at the default level; accessLog: false t
   }
 })
 
+t.test('log lines are written in batches: a lone line still reaches stdout while the gateway runs', async (t) => {
+  const sim = await startSim({ model: 'm', timeScale: 0 })
+  t.teardown(() => sim.close())
+  const cli = await spawnCli(['--config', writeConfig({ ...minimal(sim.address), server: { host: '127.0.0.1', port: 0, logFlushMs: 300 } })])
+  t.teardown(() => cli.stop())
+  const res = await post(`${cli.url}/v1/chat/completions`, chat('m', { max_tokens: 1 }), { 'x-request-id': 'lone-line' })
+  await res.arrayBuffer()
+  const sent = performance.now()
+  const logged = () => cli.stdout().includes('"requestId":"lone-line"')
+  while (!logged() && performance.now() - sent < 5000) await new Promise((r) => setTimeout(r, 10))
+  t.ok(logged(), `the line came without a stop or more traffic (${(performance.now() - sent).toFixed(0)} ms)`)
+  t.equal(cli.child.exitCode, null, 'the gateway is still running')
+})
+
 t.test('every access-log line reaches stdout, also when the process is stopped right after a burst', async (t) => {
   const sim = await startSim({ model: 'm', timeScale: 0 })
   t.teardown(() => sim.close())

@@ -6,7 +6,7 @@ const discovery = { static: { models: [{ name: 'm', endpoints: ['127.0.0.1:8000'
 
 t.test('defaults match SPEC §2', async (t) => {
   const c = parseConfig({ discovery })
-  t.same(c.server, { host: '0.0.0.0', port: 8888, bodyLimitBytes: 8388608, requestTimeoutMs: 1800000, streamIdleTimeoutMs: 300000, shutdownGraceMs: 30000, bodyTimeoutMs: 30000, maxConnectionsPerClient: 0, logLevel: 'info', accessLog: true, watchConfig: false })
+  t.same(c.server, { host: '0.0.0.0', port: 8888, bodyLimitBytes: 8388608, requestTimeoutMs: 1800000, streamIdleTimeoutMs: 300000, shutdownGraceMs: 30000, bodyTimeoutMs: 30000, maxConnectionsPerClient: 0, logLevel: 'info', accessLog: true, logFlushMs: 100, watchConfig: false })
   t.same(c.upstream, { firstByteTimeoutMs: 30000, retry: { attempts: 2, budgetPercent: 20 }, outlier: { consecutiveFailures: 3, baseEjectionMs: 5000, maxEjectionPercent: 50, hangSeconds: 20 }, keepAliveSeconds: 0, maxInflightPerPod: 0 }, 'SPEC §11 defaults')
   t.same(c.routing.prefixCache, { blockSize: 128, imbalanceAbsCount: 16, stdDevFactor: 2, maxBlocks: 200000, ttlMinutes: 20, exactTokens: false, tokenizeTimeoutMs: 200 }, 'SPEC keys, plus the opt-in exact-token mode off')
   t.equal(c.routing.defaultStrategy, 'random')
