@@ -6,7 +6,7 @@ export type { Logger }
 /**
  * The process's logger: JSON lines on stdout. With `flushMs` > 0 they are written in batches, at
  * the latest `flushMs` after they were logged (as Envoy flushes its access log on an interval):
- * under load the access log's write per request was about a tenth of the gateway's CPU.
+ * ~1.4 µs of CPU per line instead of ~3 µs for a write per line (npm run bench:logs).
  */
 export function createLogger(level: string, flushMs = 0): Logger {
   const options = { level, base: { name: 'brixgate' } }
