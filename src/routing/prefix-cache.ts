@@ -60,9 +60,10 @@ function learningIndex(cfg: PrefixConfig, name: string, hashesOf: (input: Routin
       share?.recorded(name, 'insert', pod.id, m.hashes, from)
     },
     retracted(input: RoutingInput, pod: Pod) {
-      const m = memoOf(input)
-      const from = m.held?.get(pod.id)
-      if (from === undefined) return
+      // nothing accepted on this request: nothing to take back (and no hashing to do)
+      const m = input.request.memo?.get(slot) as Memo | undefined
+      const from = m?.held?.get(pod.id)
+      if (m === undefined || from === undefined) return
       index.remove(m.hashes, pod.id, from)
       share?.recorded(name, 'remove', pod.id, m.hashes, from)
     }
