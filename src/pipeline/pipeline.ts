@@ -20,7 +20,7 @@ import type { PodLoad } from '../telemetry/pod-load.js'
 import { configuredCap } from '../telemetry/batch-cap.js'
 import { podStats } from '../telemetry/pod-stats.js'
 import type { MetricsScraper } from '../telemetry/scraper.js'
-import { attempt, type AttemptResult, type StreamAttempt, type UpstreamRequest } from './attempt.js'
+import { attempt, type AttemptResult, type BufferedAttempt, type StreamAttempt, type UpstreamRequest } from './attempt.js'
 import { RequestContext, type InboundRequest, type PipelineResponse, type Timings } from './context.js'
 import type { Authenticator } from './identify.js'
 import { endpoints } from './endpoints.js'
@@ -68,14 +68,13 @@ export interface PipelineDeps {
  * Metric label of a strategy. A mix is named by its parts without weights ("mix:least-kv-cache+least-request"):
  * which mix stays visible while client-chosen weights cannot grow the label set without bound.
  */
-const mixLabels = new Map<string, string>()
+const strategyLabels = new Map<string, string>()
 function strategyLabel(s: Strategy | undefined): string {
   if (!s) return ''
-  if (!/[:,]/.test(s.name)) return s.name
-  let label = mixLabels.get(s.name)
+  let label = strategyLabels.get(s.name)
   if (label === undefined) {
-    label = `mix:${[...new Set(s.name.split(',').map((p) => p.split(':')[0].trim()))].sort().join('+')}`
-    if (mixLabels.size < 1000) mixLabels.set(s.name, label)
+    label = /[:,]/.test(s.name) ? `mix:${[...new Set(s.name.split(',').map((p) => p.split(':')[0].trim()))].sort().join('+')}` : s.name
+    if (strategyLabels.size < 1000) strategyLabels.set(s.name, label)
   }
   return label
 }
@@ -356,20 +355,13 @@ export class InferencePipeline {
     ctx.headers['server-timing'] = serverTiming(ctx.timings)
   }
 
-  private async commit(ctx: RequestContext, routed: Routed, result: Exclude<AttemptResult, { kind: 'failed' }>, sentAt: number): Promise<PipelineResponse> {
+  /** A promise only when there is something to wait for (limits to settle): a request without them answers in the same tick. */
+  private commit(ctx: RequestContext, routed: Routed, result: Exclude<AttemptResult, { kind: 'failed' }>, sentAt: number): PipelineResponse | Promise<PipelineResponse> {
     this.commitHeaders(ctx)
     ctx.trace?.attemptCommitted(result.kind === 'stream' ? 200 : result.status)
     if (result.kind === 'stream') return this.relayStream(ctx, routed, result, sentAt)
     const { status } = result
-    if (status < 200 || status >= 300) {
-      const headers = await this.settled(ctx, 0)
-      Object.assign(headers, JSON_HEADERS)
-      headers['x-error-response-unknown'] = 'true'
-      if (ctx.stream) headers['x-error-streaming'] = 'true'
-      this.finish(ctx, status)
-      const error = normaliseUpstreamError(status, result.body)
-      return { status, headers, body: Buffer.from(JSON.stringify(endpoints[ctx.endpoint].typedErrorBody ? { type: 'error', ...error } : error)) }
-    }
+    if (status < 200 || status >= 300) return this.upstreamError(ctx, result)
     let json: { id?: unknown }
     try {
       json = JSON.parse(result.body.toString('utf8'))
@@ -385,9 +377,25 @@ export class InferencePipeline {
     this.pin(ctx, json?.id)
     learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usage, { e2eMs: now - sentAt })
     ctx.tokens = used
-    const headers = addPodHeaders(await this.settled(ctx, used ?? 0), result.headers)
+    const answer = (headers: Record<string, string | string[]>): PipelineResponse => {
+      addPodHeaders(headers, result.headers)
+      this.finish(ctx, status)
+      return { status, headers, body: result.body }
+    }
+    const settling = this.settled(ctx, used ?? 0)
+    return settling instanceof Promise ? settling.then(answer) : answer(settling)
+  }
+
+  /** The pod's own error status, as the last pod's answer: its body normalised to the envelope. */
+  private async upstreamError(ctx: RequestContext, result: BufferedAttempt): Promise<PipelineResponse> {
+    const { status } = result
+    const headers = await this.settled(ctx, 0)
+    Object.assign(headers, JSON_HEADERS)
+    headers['x-error-response-unknown'] = 'true'
+    if (ctx.stream) headers['x-error-streaming'] = 'true'
     this.finish(ctx, status)
-    return { status, headers, body: result.body }
+    const error = normaliseUpstreamError(status, result.body)
+    return { status, headers, body: Buffer.from(JSON.stringify(endpoints[ctx.endpoint].typedErrorBody ? { type: 'error', ...error } : error)) }
   }
 
   // ── relay: a committed stream goes out as the client takes it; settle when it ends
@@ -465,11 +473,10 @@ export class InferencePipeline {
     return ctx.admission.settle(tokens)
   }
 
-  /** Settles, and resolves the response headers: the context's, with the limits' (remaining budget) over them. */
-  private async settled(ctx: RequestContext, tokens: number): Promise<Record<string, string | string[]>> {
+  /** Settles; the response headers: the context's, with the limits' (remaining budget) over them. A promise only when limits were settled. */
+  private settled(ctx: RequestContext, tokens: number): Record<string, string | string[]> | Promise<Record<string, string | string[]>> {
     const settling = this.settle(ctx, tokens)
-    if (settling) Object.assign(ctx.headers, await settling)
-    return ctx.headers
+    return settling ? settling.then((limits) => Object.assign(ctx.headers, limits)) : ctx.headers
   }
 
   private finish(ctx: RequestContext, status: number): void {
@@ -576,7 +583,7 @@ export class InferencePipeline {
 export function serverTiming(t: Timings): string {
   // one string built in place: this runs for every answer
   let out = ''
-  const add = (name: string, dur: number) => (out += `${out === '' ? '' : ', '}${name};dur=${Math.round(dur * 100) / 100}`)
+  const add = (name: string, dur: number) => (out += `${out === '' ? '' : ', '}${name};dur=${hundredths(dur)}`)
   if (t.admitted !== undefined) add('admit', t.admitted - t.queuedMs)
   if (t.queuedMs > 0) add('queue', t.queuedMs)
   if (t.sent !== undefined && t.admitted !== undefined) add('route', t.sent - t.admitted - t.failoverMs)
@@ -585,6 +592,20 @@ export function serverTiming(t: Timings): string {
   if (t.sent !== undefined && t.committed !== undefined) add('first-byte', t.committed - t.sent)
   if (t.sent !== undefined) add('gateway', t.sent - t.failoverMs - t.queuedMs)
   return out
+}
+
+/**
+ * `ms` rounded to hundredths, written as `String(Math.round(ms * 100) / 100)` writes it ("12",
+ * "0.5", "3.07"), from two small integers: V8's shortest-double printing of the rounded value was
+ * about a third of this header's cost.
+ */
+export function hundredths(ms: number): string {
+  const n = Math.round(ms * 100)
+  if (!Number.isSafeInteger(n) || n < 0) return String(n / 100)
+  const whole = Math.floor(n / 100)
+  const frac = n - whole * 100
+  if (frac === 0) return `${whole}`
+  return frac % 10 === 0 ? `${whole}.${frac / 10}` : `${whole}.${frac < 10 ? '0' : ''}${frac}`
 }
 
 /** Why an attempt's answer must not be the client's, when another pod may still do better. */

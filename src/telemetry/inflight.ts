@@ -8,15 +8,20 @@ export class InflightTracker {
   private readonly counts = new Map<string, number>()
 
   acquire(pod: string, amount = 1): () => void {
-    this.counts.set(pod, (this.counts.get(pod) ?? 0) + amount)
+    this.add(pod, amount)
     let released = false
     return () => {
       if (released) return
       released = true
-      const n = (this.counts.get(pod) ?? amount) - amount
-      if (n <= 0) this.counts.delete(pod)
-      else this.counts.set(pod, n)
+      this.add(pod, -amount)
     }
+  }
+
+  /** Adds `amount` (negative: gives it back) without a release function; a count never goes below 0. */
+  add(pod: string, amount: number): void {
+    const n = (this.counts.get(pod) ?? 0) + amount
+    if (n <= 0) this.counts.delete(pod)
+    else this.counts.set(pod, n)
   }
 
   get(pod: string): number {
