@@ -8,20 +8,15 @@ export class InflightTracker {
   private readonly counts = new Map<string, number>()
 
   acquire(pod: string, amount = 1): () => void {
-    this.add(pod, amount)
+    this.counts.set(pod, (this.counts.get(pod) ?? 0) + amount)
     let released = false
     return () => {
       if (released) return
       released = true
-      this.add(pod, -amount)
+      const n = (this.counts.get(pod) ?? amount) - amount
+      if (n <= 0) this.counts.delete(pod)
+      else this.counts.set(pod, n)
     }
-  }
-
-  /** Adds `amount` (negative: gives it back) without a release function; a count never goes below 0. */
-  add(pod: string, amount: number): void {
-    const n = (this.counts.get(pod) ?? 0) + amount
-    if (n <= 0) this.counts.delete(pod)
-    else this.counts.set(pod, n)
   }
 
   get(pod: string): number {

@@ -37,26 +37,23 @@ export class PodLoad {
     const at = this.now()
     this.kv.record(address, kvTokens, at)
     this.computed.record(address, prefillTokens, at)
-    return new PodTicket(this, address, kvTokens, Math.round(prefillTokens))
-  }
-
-  /** A ticket's first byte: its pod no longer has its prompt to prefill. */
-  prefilled(address: string, prefillTokens: number): void {
-    this.prefilling.add(address, -1)
-    this.prefillWork.add(address, -prefillTokens)
-  }
-
-  /** A ticket's request ended: it no longer holds its pod's KV. */
-  ended(address: string, kvTokens: number): void {
-    this.inflight.add(address, -1)
-    this.kv.record(address, -kvTokens, this.now())
-  }
-
-  /** A ticket's request starts: counted open and waiting for its first byte. */
-  opened(address: string, prefillTokens: number): void {
-    this.inflight.add(address, 1)
-    this.prefilling.add(address, 1)
-    this.prefillWork.add(address, prefillTokens)
+    const releaseInflight = this.inflight.acquire(address)
+    const releasePrefilling = this.prefilling.acquire(address)
+    const releaseWork = this.prefillWork.acquire(address, Math.round(prefillTokens))
+    const firstByte = () => {
+      releasePrefilling()
+      releaseWork()
+    }
+    let released = false
+    return {
+      firstByte,
+      release: () => {
+        firstByte()
+        releaseInflight()
+        if (!released) this.kv.record(address, -kvTokens, this.now())
+        released = true
+      }
+    }
   }
 
   /** Prompt tokens still to prefill of the requests waiting for a first token on the pod. */
@@ -78,33 +75,5 @@ export class PodLoad {
   retain(addresses: ReadonlySet<string>): void {
     this.kv.retain(addresses)
     this.computed.retain(addresses)
-  }
-}
-
-/** One request's load on its pod: an object with two flags rather than closures (this is made for every request). */
-class PodTicket implements LoadTicket {
-  private prefilling = true
-  private open = true
-
-  constructor(
-    private readonly load: PodLoad,
-    private readonly address: string,
-    private readonly kvTokens: number,
-    private readonly prefillTokens: number
-  ) {
-    load.opened(address, prefillTokens)
-  }
-
-  firstByte(): void {
-    if (!this.prefilling) return
-    this.prefilling = false
-    this.load.prefilled(this.address, this.prefillTokens)
-  }
-
-  release(): void {
-    this.firstByte()
-    if (!this.open) return
-    this.open = false
-    this.load.ended(this.address, this.kvTokens)
   }
 }

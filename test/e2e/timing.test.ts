@@ -1,8 +1,7 @@
 import t from 'tap'
-import fc from 'fast-check'
 import { answerJson, answerStream, startPod } from '../helpers/pods.js'
 import { startGateway } from '../helpers/gateway.js'
-import { hundredths, serverTiming } from '../../src/pipeline/pipeline.js'
+import { serverTiming } from '../../src/pipeline/pipeline.js'
 
 // server-timing on every answer, and the gateway's own steps as histograms apart from the pods' time.
 const chat = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] })
@@ -66,11 +65,4 @@ t.test('serverTiming leaves out what a request did not reach', async (t) => {
 
 t.test('serverTiming shows the admission queue wait apart from the gateway\'s own time', async (t) => {
   t.equal(serverTiming({ failoverMs: 0, queuedMs: 40, admitted: 41, sent: 42, committed: 50 }), 'admit;dur=1, queue;dur=40, route;dur=1, first-byte;dur=8, gateway;dur=2')
-})
-
-t.test('hundredths writes durations as String(Math.round(ms * 100) / 100) does', async (t) => {
-  const same = (ms: number) => hundredths(ms) === String(Math.round(ms * 100) / 100)
-  fc.assert(fc.property(fc.double({ min: 0, max: 1e7, noNaN: true }), same), { numRuns: 20_000 })
-  fc.assert(fc.property(fc.integer({ min: 0, max: 10_000_000 }), (n) => same(n / 100)), { numRuns: 20_000 })
-  for (const ms of [0, 0.004, 0.005, 0.1, 0.5, 1, 3.07, 12, 99.995, 1e15, -0.3, -2]) t.equal(hundredths(ms), String(Math.round(ms * 100) / 100), String(ms))
 })
