@@ -28,6 +28,10 @@ export function isTimeout(err: unknown): boolean {
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT'
 }
 
+export function isHeadersTimeout(err: unknown): boolean {
+  return codeOf(err) === 'UND_ERR_HEADERS_TIMEOUT'
+}
+
 export function isAbort(err: unknown): boolean {
   const e = err as { name?: string; code?: string }
   return e?.name === 'AbortError' || e?.code === 'UND_ERR_ABORTED' || e?.code === 'ABORT_ERR'

@@ -87,6 +87,25 @@ t.test('no first byte within firstByteTimeoutMs → another pod, streamed and no
   t.equal(pods[0].requests, 3, 'no request reaches it while ejected')
 })
 
+t.test('a first-byte deadline of a second or more (undici\'s header timer) fails a non-stream request over, not before the deadline', async (t) => {
+  const { url, pods } = await cluster(t, [hang, ok], { upstream: { firstByteTimeoutMs: 1000 } })
+  // picks among equally loaded pods are random: send until one went to the hung pod first
+  for (let i = 0; i < 30 && pods[0].requests === 0; i++) {
+    const started = Date.now()
+    const res = await post(`${url}/v1/chat/completions`, chat(model))
+    const ms = Date.now() - started
+    t.equal(res.status, 200)
+    t.equal(target(res), 'pod-1')
+    await res.arrayBuffer()
+    if (res.headers.get('x-retry-count') === '1') {
+      t.ok(ms >= 1000, `failed over after the deadline (${ms} ms)`)
+      t.ok(ms < 5000, `and within about a second of it (${ms} ms)`)
+    }
+  }
+  t.equal(pods[0].requests, 1, 'the hung pod got one request')
+  t.match(await metric(url, /brixgate_upstream_retries_total\{cause="first_byte_timeout"\} (\d+)/), '1', 'counted as a first-byte timeout')
+})
+
 t.test('every pod fails → the last pod\'s own error; x-retry-count says how many others were tried', async (t) => {
   const { url } = await cluster(t, [status(503), status(503), status(503)])
   const res = await post(`${url}/v1/chat/completions`, chat(model))
