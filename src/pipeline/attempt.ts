@@ -79,9 +79,9 @@ export async function attempt(pools: UpstreamPools, pod: Pod, req: UpstreamReque
   const onClientAbort = () => signal.abort()
   client.once('abort', onClientAbort)
   // A non-stream answer's first byte is its headers: a deadline of a second or more rides on
-  // undici's header timer, which every request arms anyway (to within its 1 s resolution); a
-  // timer of our own per attempt was ~5 % of a request's CPU at equal load. Streams (the first
-  // event comes after the headers) and shorter deadlines keep a precise timer.
+  // undici's header timer, which every request arms anyway (to within its 1 s resolution), instead
+  // of a timer of our own per attempt (2-4 % less CPU per request at equal load, two A/Bs). Streams
+  // (the first event comes after the headers) and shorter deadlines keep a precise timer.
   const onHeaderTimer = !req.stream && req.firstByteTimeoutMs >= 1000 && req.firstByteTimeoutMs < req.headersTimeout
   let deadlineHit = false
   const deadline =

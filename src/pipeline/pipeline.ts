@@ -6,6 +6,7 @@ import { GatewayError } from '../errors/catalogue.js'
 import type { Limiter } from '../limits/limiter.js'
 import type { ModelRpsLimiter } from '../limits/model-rps.js'
 import type { Logger } from '../observability/logger.js'
+import { accessLogWriter, type AccessRecord } from '../observability/access-log.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { addPodHeaders, upstreamRequestHeaders } from '../proxy/headers.js'
 import type { UpstreamPools } from '../proxy/pools.js'
@@ -99,7 +100,11 @@ export class InferencePipeline {
   /** Requests wait here while their model's pods are full (config admission.enabled). */
   readonly admission: AdmissionQueue | undefined
 
+  /** The access-log line of a finished request (in pino's format, to the logger's destination). */
+  private readonly accessLog: (record: AccessRecord) => void
+
   constructor(private deps: PipelineDeps) {
+    this.accessLog = accessLogWriter(deps.logger)
     this.stats = podStats({
       load: deps.load,
       fleetInflight: deps.fleetInflight,
@@ -517,22 +522,19 @@ export class InferencePipeline {
       })
     }
     if (deps.config.server.accessLog) {
-      deps.logger.info(
-        {
-          requestId: ctx.id,
-          model: ctx.model ?? ctx.parsed?.model?.slice(0, 256),
-          user: ctx.user,
-          strategy: ctx.strategy?.name,
-          pod: ctx.pod?.name,
-          status,
-          stream: ctx.stream,
-          retries: ctx.retries || undefined,
-          tokens: ctx.tokens,
-          ms: Math.round(seconds * 1000),
-          upstreamMs: ctx.timings.sent !== undefined && ctx.timings.committed !== undefined ? Math.round(ctx.timings.committed - ctx.timings.sent) : undefined
-        },
-        'request'
-      )
+      this.accessLog({
+        requestId: ctx.id,
+        model: ctx.model ?? ctx.parsed?.model?.slice(0, 256),
+        user: ctx.user,
+        strategy: ctx.strategy?.name,
+        pod: ctx.pod?.name,
+        status,
+        stream: ctx.stream,
+        retries: ctx.retries || undefined,
+        tokens: ctx.tokens,
+        ms: Math.round(seconds * 1000),
+        upstreamMs: ctx.timings.sent !== undefined && ctx.timings.committed !== undefined ? Math.round(ctx.timings.committed - ctx.timings.sent) : undefined
+      })
     }
   }
 
