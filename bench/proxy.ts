@@ -2,10 +2,12 @@
  * npm run bench:proxy — what the gateway costs in front of a pod.
  *
  * One fixed-answer backend (a child process). The same load runs against it directly, through
- * brixgate (the built CLI), through a bare @fastify/reply-from forwarder, and through nginx as a
- * reverse proxy when nginx is installed (Debian's nginx-light). Prints, for each, req/s, the proxy's
- * CPU per request and latencies, and ratios against the direct run and nginx measured in this same
- * run; the throughput runs are interleaved across targets.
+ * brixgate (the built CLI), through a bare node:http + undici forwarder, through brixgate's own
+ * forwarding path with no features, through a bare @fastify/reply-from forwarder, and through nginx
+ * as a reverse proxy when nginx is installed (Debian's nginx-light). Prints, for each, req/s, the
+ * proxy's CPU per request (at its maximum, and with every Node proxy offered the same load at once)
+ * and latencies, and ratios against the direct run and nginx measured in this same run; the
+ * throughput and fixed-rate runs are interleaved across targets.
  */
 import { spawn, execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -17,10 +19,16 @@ import { cpuSeconds, fmt, load, loadGenerator, median, startChild, type LoadResu
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url))
 const quick = process.argv.includes('--quick')
+/** `--baseline=PATH`: another build's dist/src/cli.js, run with the same default config beside this one (an A/B in one run). */
+const baselineCli = process.argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length)
 const SECONDS = quick ? 2 : 5
 /** Rounds in which every target runs once; medians are reported (this machine drifts by ±10 % within minutes). */
 const ROUNDS = quick ? 3 : 5
 const FIXED_RATE = 1000
+/** Seconds of each fixed-rate latency round. */
+const FIXED_SECONDS = quick ? 2 : 3
+/** Requests/s offered to each Node proxy at once for the equal-load CPU comparison. */
+const EQUAL_RATE = 400
 const path = '/v1/chat/completions'
 const smallBody = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Hello there, how are you?' }], max_tokens: 8 })
 const bigBody = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'x'.repeat(200 * 1024) }], max_tokens: 8 })
@@ -108,6 +116,49 @@ async function fixedRate(url: string, body: string, rate: number, seconds: numbe
   return { p50: q(0.5), p99: q(0.99), errors }
 }
 
+/**
+ * CPU µs per request of each target when all of them are offered the same load at the same time
+ * (`rate` req/s each, from one client): drift and steal time fall on all alike, and no target is
+ * flattered by the batching a saturated event loop gets. Medians of `rounds` windows.
+ */
+async function cpuAtEqualLoad(targets: [string, Started][], rate: number, seconds: number, rounds: number): Promise<Map<string, number>> {
+  const pools = targets.map(([, t]) => new Pool(t.url, { connections: 32 }))
+  const perRound: number[][] = targets.map(() => [])
+  for (let round = 0; round <= rounds; round++) {
+    const before = targets.map(([, t]) => cpuSeconds(t.child.pid))
+    const done = targets.map(() => 0)
+    const pending: Promise<void>[] = []
+    const start = performance.now()
+    for (let i = 0; i < rate * seconds; i++) {
+      const wait = start + (i * 1000) / rate - performance.now()
+      if (wait > 1) await sleep(wait)
+      pools.forEach((pool, k) =>
+        pending.push(
+          pool
+            .request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: smallBody })
+            .then((res) => res.body.dump())
+            .then(() => void done[k]++)
+        )
+      )
+    }
+    await Promise.all(pending)
+    // round 0 warms the pools' connections and is not counted
+    if (round > 0) targets.forEach(([, t], k) => perRound[k].push((((cpuSeconds(t.child.pid) ?? NaN) - (before[k] ?? NaN)) * 1e6) / done[k]))
+  }
+  await Promise.all(pools.map((p) => p.close()))
+  return new Map(targets.map(([name], k) => [name, median(perRound[k])]))
+}
+
+/**
+ * The targets in round `round`'s order: each round starts one further along, so that no target
+ * always runs right after the same one (in a fixed order brixgate always followed the direct run,
+ * which leaves the backend and the machine just run flat out).
+ */
+function rotated<T>(targets: readonly T[], round: number): T[] {
+  const k = round % targets.length
+  return [...targets.slice(k), ...targets.slice(0, k)]
+}
+
 async function warm(url: string): Promise<void> {
   await load({ url: url + path, body: smallBody, seconds: 1, connections: 16 })
 }
@@ -125,21 +176,23 @@ async function main(): Promise<void> {
   writeFileSync(leanCfg, JSON.stringify({ server: { host: '127.0.0.1', port: 0, logLevel: 'warn' }, routing: { defaultStrategy: 'random' }, discovery }))
   const targets: [string, Started][] = [['direct (no proxy)', backend]]
   targets.push(['brixgate', await startChild(process.execPath, [here('../src/cli.js'), '--config', cfg])])
+  if (baselineCli) targets.push(['brixgate, baseline build', await startChild(process.execPath, [baselineCli, '--config', cfg])])
   targets.push(['brixgate (random, no access log)', await startChild(process.execPath, [here('../src/cli.js'), '--config', leanCfg])])
   targets.push(['bare node http + undici', await startChild(process.execPath, [here('./undici-forwarder.js'), backend.url])])
+  targets.push(["brixgate's forwarding core (no features)", await startChild(process.execPath, [here('./core-forwarder.js'), backend.url])])
   targets.push(['@fastify/reply-from (bare)', await startChild(process.execPath, [here('./reply-from.js'), backend.url])])
   const nginx = hasNginx()
   if (nginx) targets.push(['nginx (1 worker)', await startNginx(nginx, backendPort)])
   else console.log('nginx not installed (apt-get install nginx-light): no reference proxy in this run')
 
-  const rows: { name: string; rps: number; p50: number; p99: number; cpuUs: number; fixed: { p50: number; p99: number }; big: { p50: number; p99: number }; errors: number }[] = []
+  const rows: { name: string; rps: number; p50: number; p99: number; cpuUs: number; equalCpuUs: number; fixed: { p50: number; p99: number }; big: { p50: number; p99: number }; errors: number }[] = []
   try {
     for (const [, t] of targets) await warm(t.url)
     // rounds with every target once per round (a 2-core box shared by load generator, proxy and
     // backend is noisy and drifts: interleaving spreads the drift over all targets), then medians
     const runs = new Map<string, (LoadResult & { cpuUs: number })[]>(targets.map(([name]) => [name, []]))
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, t] of targets) {
+      for (const [name, t] of rotated(targets, round)) {
         const before = cpuSeconds(t.child.pid)
         const r = await load({ url: t.url + path, body: smallBody, seconds: SECONDS, connections: 64 })
         const after = cpuSeconds(t.child.pid)
@@ -147,14 +200,26 @@ async function main(): Promise<void> {
       }
       console.error(`round ${round + 1} of ${ROUNDS}`)
     }
+    // fixed-rate latencies, interleaved the same way: medians of the rounds' p50 and p99
+    const fixedRuns = new Map<string, { p50: number; p99: number; errors: number }[]>(targets.map(([name]) => [name, []]))
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const [name, t] of rotated(targets, round)) {
+        await sleep(200)
+        fixedRuns.get(name)!.push(await fixedRate(t.url, smallBody, FIXED_RATE, FIXED_SECONDS))
+      }
+      console.error(`latency round ${round + 1} of ${ROUNDS}`)
+    }
+    const nodeProxies = targets.filter(([name]) => name !== 'direct (no proxy)' && !name.startsWith('nginx'))
+    const equalLoad = await cpuAtEqualLoad(nodeProxies, EQUAL_RATE, FIXED_SECONDS, ROUNDS)
+    console.error('measured CPU at equal load')
     for (const [name, t] of targets) {
       const mine = runs.get(name)!
       const max = [...mine].sort((a, b) => a.rps - b.rps)[Math.floor(mine.length / 2)]
-      await sleep(300)
-      const fixed = await fixedRate(t.url, smallBody, FIXED_RATE, SECONDS)
+      const f = fixedRuns.get(name)!
+      const fixed = { p50: median(f.map((r) => r.p50)), p99: median(f.map((r) => r.p99)) }
       const big = await fixedRate(t.url, bigBody, 50, Math.max(2, SECONDS / 2))
-      const errors = mine.reduce((n, r) => n + r.errors + r.non2xx, 0) + fixed.errors + big.errors
-      rows.push({ name, rps: max.rps, p50: max.p50, p99: max.p99, cpuUs: median(mine.map((r) => r.cpuUs)), fixed, big, errors })
+      const errors = mine.reduce((n, r) => n + r.errors + r.non2xx, 0) + f.reduce((n, r) => n + r.errors, 0) + big.errors
+      rows.push({ name, rps: max.rps, p50: max.p50, p99: max.p99, cpuUs: median(mine.map((r) => r.cpuUs)), equalCpuUs: equalLoad.get(name) ?? NaN, fixed, big, errors })
       console.error(`measured ${name}`)
     }
   } finally {
@@ -165,10 +230,10 @@ async function main(): Promise<void> {
   const ref = rows.find((r) => r.name.startsWith('nginx'))
   const gw = rows.find((r) => r.name === 'brixgate')!
   console.log(`\nmachine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}; load generator ${loadGenerator}, 64 connections, median of ${ROUNDS} × ${SECONDS} s\n`)
-  console.log(`| target | max req/s (64 conns) | CPU µs per request (the proxy's; direct: the backend's) | p50 / p99 ms at max | p50 / p99 ms at ${FIXED_RATE} req/s | p50 / p99 ms, 200 KB prompt at 50 req/s | errors |`)
-  console.log('|---|---:|---:|---:|---:|---:|---:|')
+  console.log(`| target | max req/s (64 conns) | CPU µs per request at max (the proxy's; direct: the backend's) | CPU µs per request at ${EQUAL_RATE} req/s each, all at once | p50 / p99 ms at max | p50 / p99 ms at ${FIXED_RATE} req/s | p50 / p99 ms, 200 KB prompt at 50 req/s | errors |`)
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|')
   for (const r of rows) {
-    console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.cpuUs, 0)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.fixed.p50)} / ${fmt(r.fixed.p99)} | ${fmt(r.big.p50)} / ${fmt(r.big.p99)} | ${r.errors} |`)
+    console.log(`| ${r.name} | ${fmt(r.rps, 0)} | ${fmt(r.cpuUs, 0)} | ${Number.isNaN(r.equalCpuUs) ? '—' : fmt(r.equalCpuUs, 0)} | ${fmt(r.p50, 1)} / ${fmt(r.p99, 1)} | ${fmt(r.fixed.p50)} / ${fmt(r.fixed.p99)} | ${fmt(r.big.p50)} / ${fmt(r.big.p99)} | ${r.errors} |`)
   }
   console.log('\nratios (same run):')
   if (ref) console.log(`- brixgate throughput / nginx throughput: ${fmt(gw.rps / ref.rps)} (target ≥ 0.30)`)
@@ -179,6 +244,11 @@ async function main(): Promise<void> {
   if (bare) console.log(`- brixgate throughput / bare node http + undici forwarder: ${fmt(gw.rps / bare.rps)} (target ≥ 0.90); with random and no access log: ${fmt((lean?.rps ?? NaN) / bare.rps)}`)
   if (bare) console.log(`- by CPU per request, bare forwarder ÷ brixgate: ${fmt(bare.cpuUs / gw.cpuUs)}; with random and no access log: ${fmt(bare.cpuUs / (lean?.cpuUs ?? NaN))}`)
   if (ref && lean) console.log(`- brixgate (random, no access log) / nginx: ${fmt(lean.rps / ref.rps)}`)
+  const base = rows.find((r) => r.name === 'brixgate, baseline build')
+  if (base) console.log(`- this build ÷ the baseline build: ${fmt(gw.rps / base.rps)} by req/s, ${fmt(gw.cpuUs / base.cpuUs)} by CPU per request at max, ${fmt(gw.equalCpuUs / base.equalCpuUs)} at equal load`)
+  const core = rows.find((r) => r.name.startsWith("brixgate's forwarding core"))
+  if (bare && core) console.log(`- brixgate's forwarding core (no features) / bare forwarder: ${fmt(core.rps / bare.rps)} by req/s; the features take brixgate from there to ${fmt(gw.rps / core.rps)}× the core`)
+  if (bare) console.log(`- at equal load (${EQUAL_RATE} req/s each, all at once), CPU per request ÷ the bare forwarder's: brixgate ${fmt(gw.equalCpuUs / bare.equalCpuUs)}, random + no access log ${fmt((lean?.equalCpuUs ?? NaN) / bare.equalCpuUs)}, forwarding core ${fmt((core?.equalCpuUs ?? NaN) / bare.equalCpuUs)}`)
   console.log(`- brixgate added latency at ${FIXED_RATE} req/s: p50 +${fmt(gw.fixed.p50 - direct.fixed.p50)} ms (target ≤ 0.3), p99 +${fmt(gw.fixed.p99 - direct.fixed.p99)} ms (target ≤ 2)`)
   console.log(`- brixgate added latency, 200 KB prompt: p50 +${fmt(gw.big.p50 - direct.big.p50)} ms (target ≤ 5)`)
   if (ref) console.log(`- nginx added latency at ${FIXED_RATE} req/s: p50 +${fmt(ref.fixed.p50 - direct.fixed.p50)} ms, p99 +${fmt(ref.fixed.p99 - direct.fixed.p99)} ms`)
