@@ -10,7 +10,7 @@
  * throughput and fixed-rate runs are interleaved across targets.
  */
 import { spawn, execFileSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -75,7 +75,14 @@ http {
   for (let i = 0; i < 100; i++) {
     try {
       await fetch(url + path, { method: 'POST', body: smallBody })
-      return { url, child, stop: () => child.kill('SIGKILL') }
+      return {
+        url,
+        child,
+        stop: () => {
+          child.kill('SIGKILL')
+          rmSync(dir, { recursive: true, force: true })
+        }
+      }
     } catch {
       await sleep(50)
     }
@@ -224,6 +231,7 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const [, t] of targets) t.stop()
+    rmSync(cfgDir, { recursive: true, force: true })
   }
 
   const direct = rows[0]

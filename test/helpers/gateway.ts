@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseConfig } from '../../src/config/load.js'
 import { createGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js'
 import { silentLogger } from '../../src/observability/logger.js'
+import { tempDir } from './temp-dir.js'
 
 export const CLI = fileURLToPath(new URL('../../dist/src/cli.js', import.meta.url))
 
@@ -18,7 +18,7 @@ export async function startGateway(raw: Record<string, unknown>, opts: Partial<G
 }
 
 export function writeConfig(config: unknown, ext = 'yaml'): string {
-  const dir = mkdtempSync(join(tmpdir(), 'brixgate-test-'))
+  const dir = tempDir('brixgate-test-')
   const file = join(dir, `config.${ext}`)
   writeFileSync(file, ext === 'json' ? JSON.stringify(config) : toYaml(config))
   return file
