@@ -145,7 +145,7 @@ async function cpuAtEqualLoad(targets: [string, Started][], rate: number, second
             .request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: smallBody })
             .then((res) => res.body.dump())
             .then(() => void done[k]++)
-            // a failed request is not counted (CPU per answered request); the errors column shows them elsewhere
+            // a failed request is not counted: CPU per answered request
             .catch(() => undefined)
         )
       )
