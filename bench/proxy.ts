@@ -90,33 +90,36 @@ http {
   throw new Error('nginx did not start')
 }
 
+/** Calls `send` `rate` times a second for `seconds`, on schedule whatever the answers take; resolves when all have settled. */
+async function paced(rate: number, seconds: number, send: () => Promise<unknown>): Promise<void> {
+  const pending: Promise<unknown>[] = []
+  const start = performance.now()
+  for (let i = 0; i < rate * seconds; i++) {
+    const wait = start + (i * 1000) / rate - performance.now()
+    if (wait > 1) await sleep(wait)
+    pending.push(send())
+  }
+  await Promise.all(pending)
+}
+
 /** Sends requests at a fixed rate from one keep-alive pool; sub-millisecond latencies. */
 async function fixedRate(url: string, body: string, rate: number, seconds: number): Promise<{ p50: number; p99: number; errors: number }> {
   const pool = new Pool(url, { connections: 64 })
   const latencies: number[] = []
   let errors = 0
-  const total = rate * seconds
-  const start = performance.now()
-  const pending: Promise<void>[] = []
-  for (let i = 0; i < total; i++) {
-    const due = start + (i * 1000) / rate
-    const wait = due - performance.now()
-    if (wait > 1) await sleep(wait)
+  await paced(rate, seconds, () => {
     const t0 = performance.now()
-    pending.push(
-      pool
-        .request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body })
-        .then(async (res) => {
-          await res.body.arrayBuffer()
-          if (res.statusCode !== 200) errors++
-          latencies.push(performance.now() - t0)
-        })
-        .catch(() => {
-          errors++
-        })
-    )
-  }
-  await Promise.all(pending)
+    return pool
+      .request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body })
+      .then(async (res) => {
+        await res.body.arrayBuffer()
+        if (res.statusCode !== 200) errors++
+        latencies.push(performance.now() - t0)
+      })
+      .catch(() => {
+        errors++
+      })
+  })
   await pool.close()
   latencies.sort((a, b) => a - b)
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]
@@ -134,13 +137,9 @@ async function cpuAtEqualLoad(targets: [string, Started][], rate: number, second
   for (let round = 0; round <= rounds; round++) {
     const before = targets.map(([, t]) => cpuSeconds(t.child.pid))
     const done = targets.map(() => 0)
-    const pending: Promise<void>[] = []
-    const start = performance.now()
-    for (let i = 0; i < rate * seconds; i++) {
-      const wait = start + (i * 1000) / rate - performance.now()
-      if (wait > 1) await sleep(wait)
-      pools.forEach((pool, k) =>
-        pending.push(
+    const sendToAll = () =>
+      Promise.all(
+        pools.map((pool, k) =>
           pool
             .request({ path, method: 'POST', headers: { 'content-type': 'application/json' }, body: smallBody })
             .then((res) => res.body.dump())
@@ -149,8 +148,7 @@ async function cpuAtEqualLoad(targets: [string, Started][], rate: number, second
             .catch(() => undefined)
         )
       )
-    }
-    await Promise.all(pending)
+    await paced(rate, seconds, sendToAll)
     // round 0 warms the pools' connections and is not counted
     if (round > 0) targets.forEach(([, t], k) => perRound[k].push((((cpuSeconds(t.child.pid) ?? NaN) - (before[k] ?? NaN)) * 1e6) / done[k]))
   }
