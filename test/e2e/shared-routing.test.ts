@@ -50,8 +50,8 @@ t.test('a tenant\'s requests reach one pod whichever replica they arrive at (pre
   if (gateways.length < 2) return
   const clients = gateways.map((g) => new OpenAI({ baseURL: `${g.url}/v1`, apiKey: 'unused', maxRetries: 0 }))
   const podsByTenant = new Map<number, Set<string>>()
-  // 10 tenants: with idle pods a new prefix goes to a random one of the three, so all on one pod
-  // by chance is 3 in 3^10 (6 tenants failed so once in 243 runs)
+  // 10 tenants: with idle pods a new prefix goes to a random one of the three, so all landing on
+  // one pod by chance is 3 in 3^10 (with 6 tenants it was 1 in 243, and a CI run hit it)
   for (let tenant = 0; tenant < 10; tenant++) {
     const system = `You are tenant ${tenant}'s assistant. ` + `Policy ${tenant}: answer with care and cite the handbook section. `.repeat(40)
     const pods = new Set<string>()
