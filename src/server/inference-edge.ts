@@ -120,14 +120,15 @@ function readBody(req: IncomingMessage, limit: number, done: (err: GatewayError 
   if (Number(req.headers['content-length']) > limit) return tooLarge()
   const chunks: Buffer[] = []
   let received = 0
-  // `finished` rather than removing the listeners on the way out: a request that ended is dropped
-  // with them (and a late 'error' still has a listener)
+  // `finished` rather than removing the listeners on the way out, however the read ends: a request
+  // that ended is dropped with them, and a late 'error' (a reset while the rest is drained) still
+  // has a listener
   let finished = false
   const onData = (chunk: Buffer) => {
     if (finished) return
     received += chunk.length
     if (received > limit) {
-      stop()
+      finished = true
       return tooLarge()
     }
     chunks.push(chunk)
@@ -140,14 +141,8 @@ function readBody(req: IncomingMessage, limit: number, done: (err: GatewayError 
   }
   const onError = (err: Error) => {
     if (finished) return
-    stop()
-    done(new GatewayError('bad_body', err.message))
-  }
-  const stop = () => {
     finished = true
-    req.off('data', onData)
-    req.off('end', onEnd)
-    req.off('error', onError)
+    done(new GatewayError('bad_body', err.message))
   }
   req.on('data', onData)
   req.on('end', onEnd)
