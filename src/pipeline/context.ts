@@ -42,6 +42,8 @@ export interface Timings {
   queuedMs: number
 }
 
+const NONE_TRIED: ReadonlySet<string> = new Set()
+
 /**
  * Everything one request carries along the pipeline, created once when it arrives. Steps fill
  * it in order (identify → parse → admit → route → forward → relay → settle); `finished` makes
@@ -72,7 +74,7 @@ export class RequestContext {
   reason?: string
   ticket?: LoadTicket
   /** Pods tried so far (ids), other pods tried before the answer, resets seen. */
-  readonly tried = new Set<string>()
+  tried: ReadonlySet<string> = NONE_TRIED
   retries = 0
   resets = 0
   tokens?: number
@@ -90,6 +92,13 @@ export class RequestContext {
   constructor(readonly endpoint: Endpoint, readonly requestHeaders: IncomingHttpHeaders) {
     this.id = requestIdFrom(requestHeaders['x-request-id'])
     this.headers = { 'request-id': this.id, 'x-went-into-req-headers': 'true' }
+  }
+
+  /** A pod this request was sent to failed it (the set is made on the first: most requests never need one). */
+  markTried(podId: string): void {
+    const tried = this.tried === NONE_TRIED ? new Set<string>() : (this.tried as Set<string>)
+    tried.add(podId)
+    this.tried = tried
   }
 
   /** Milliseconds since the request arrived. */

@@ -21,7 +21,7 @@ import type { PodLoad } from '../telemetry/pod-load.js'
 import { configuredCap } from '../telemetry/batch-cap.js'
 import { podStats } from '../telemetry/pod-stats.js'
 import type { MetricsScraper } from '../telemetry/scraper.js'
-import { attempt, type AttemptResult, type BufferedAttempt, type StreamAttempt, type UpstreamRequest } from './attempt.js'
+import { attempt, type AttemptHooks, type AttemptResult, type BufferedAttempt, type StreamAttempt, type UpstreamRequest } from './attempt.js'
 import { RequestContext, type InboundRequest, type PipelineResponse, type Timings } from './context.js'
 import type { Authenticator } from './identify.js'
 import { endpoints } from './endpoints.js'
@@ -269,14 +269,7 @@ export class InferencePipeline {
       ctx.timings.sent = ctx.elapsed()
       const sending = ctx.trace ? { ...upstream, headers: ctx.trace.startAttempt(pod, ctx.retries + 1, upstream.headers) } : upstream
       ctx.timings.upstreamWritten = undefined
-      const result = await attempt(deps.pools, pod, sending, ctx.abort, {
-        onHeaders: () => {
-          ctx.timings.upstreamHeaders = ctx.elapsed()
-          deps.metrics.ttft.labels(pod.name).observe((performance.now() - sentAt) / 1000)
-        },
-        onProgress: () => deps.registry.outlier.progress(pod.address),
-        onWritten: (at) => (ctx.timings.upstreamWritten = at - ctx.started)
-      })
+      const result = await attempt(deps.pools, pod, sending, ctx.abort, new AttemptTimings(ctx, pod, sentAt, deps))
       const cause = failureOf(result)
       if (cause === undefined && result.kind !== 'failed') {
         deps.registry.reportSuccess(pod.address)
@@ -285,7 +278,7 @@ export class InferencePipeline {
       retract(strategy, routed)
       ctx.trace?.attemptFailed(cause ?? 'failed')
       ctx.timings.failoverMs += performance.now() - sentAt
-      ctx.tried.add(pod.id)
+      ctx.markTried(pod.id)
       if (cause === undefined) throw new GatewayError('internal', 'attempt failed without a cause')
       this.podFailed(ctx, pod, cause)
       if (ctx.resets >= 2) {
@@ -594,6 +587,29 @@ export function serverTiming(t: Timings): string {
   if (t.sent !== undefined && t.committed !== undefined) add('first-byte', t.committed - t.sent)
   if (t.sent !== undefined) add('gateway', t.sent - t.failoverMs - t.queuedMs)
   return out
+}
+
+/** What an attempt reports as it goes, recorded on the request: one object per attempt (no closures). */
+class AttemptTimings implements AttemptHooks {
+  constructor(
+    private readonly ctx: RequestContext,
+    private readonly pod: Pod,
+    private readonly sentAt: number,
+    private readonly deps: Pick<PipelineDeps, 'metrics' | 'registry'>
+  ) {}
+
+  onHeaders(): void {
+    this.ctx.timings.upstreamHeaders = this.ctx.elapsed()
+    this.deps.metrics.ttft.labels(this.pod.name).observe((performance.now() - this.sentAt) / 1000)
+  }
+
+  onProgress(): void {
+    this.deps.registry.outlier.progress(this.pod.address)
+  }
+
+  onWritten(at: number): void {
+    this.ctx.timings.upstreamWritten = at - this.ctx.started
+  }
 }
 
 /** Why an attempt's answer must not be the client's, when another pod may still do better. */

@@ -55,38 +55,62 @@ function abortWiring(signal: AbortFlag) {
  * undici's own errors (timeouts, resets) and with an abort error once `signal` is raised.
  */
 export function requestWhole(dispatcher: Dispatcher, opts: Dispatcher.DispatchOptions, signal: AbortFlag, hooks: DispatchHooks): Promise<WholeResponse> {
-  return new Promise((resolve, reject) => {
-    let statusCode = 0
-    let headers: IncomingHttpHeaders = {}
-    const chunks: Buffer[] = []
-    let size = 0
-    const wiring = abortWiring(signal)
-    const handler: CoreHandler = {
-      onConnect: wiring.connected,
-      onRequestSent: () => hooks.onWritten(performance.now()),
-      onHeaders(status, rawHeaders) {
-        if (status < 200) return true // 1xx informational: the answer follows
-        statusCode = status
-        headers = util.parseHeaders(rawHeaders) as IncomingHttpHeaders
-        hooks.onHeaders()
-        return true
-      },
-      onData(chunk) {
-        chunks.push(chunk)
-        size += chunk.length
-        return true
-      },
-      onComplete() {
-        wiring.done()
-        resolve({ statusCode, headers, body: Buffer.concat(chunks, size) })
-      },
-      onError(err) {
-        wiring.done()
-        reject(err)
-      }
-    }
-    dispatch(dispatcher, opts, handler)
-  })
+  return new Promise((resolve, reject) => dispatch(dispatcher, opts, new WholeReader(signal, hooks, resolve, reject)))
+}
+
+/**
+ * The dispatch handler of one whole answer: its state and undici's callbacks on one object (made
+ * for every request, so one object rather than a closure per callback).
+ */
+class WholeReader implements CoreHandler {
+  private statusCode = 0
+  private headers: IncomingHttpHeaders = {}
+  private readonly chunks: Buffer[] = []
+  private size = 0
+  private abortUpstream: ((err: Error) => void) | undefined
+  private readonly onAbort = () => this.abortUpstream?.(new errors.RequestAbortedError())
+
+  constructor(
+    private readonly signal: AbortFlag,
+    private readonly hooks: DispatchHooks,
+    private readonly resolve: (res: WholeResponse) => void,
+    private readonly reject: (err: Error) => void
+  ) {
+    signal.once('abort', this.onAbort)
+  }
+
+  onConnect(abort: (err: Error) => void): void {
+    this.abortUpstream = abort
+    if (this.signal.aborted) this.onAbort()
+  }
+
+  onRequestSent(): void {
+    this.hooks.onWritten(performance.now())
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[]): boolean {
+    if (status < 200) return true // 1xx informational: the answer follows
+    this.statusCode = status
+    this.headers = util.parseHeaders(rawHeaders) as IncomingHttpHeaders
+    this.hooks.onHeaders()
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.chunks.push(chunk)
+    this.size += chunk.length
+    return true
+  }
+
+  onComplete(): void {
+    this.signal.off('abort', this.onAbort)
+    this.resolve({ statusCode: this.statusCode, headers: this.headers, body: Buffer.concat(this.chunks, this.size) })
+  }
+
+  onError(err: Error): void {
+    this.signal.off('abort', this.onAbort)
+    this.reject(err)
+  }
 }
 
 /**

@@ -8,15 +8,24 @@ export class InflightTracker {
   private readonly counts = new Map<string, number>()
 
   acquire(pod: string, amount = 1): () => void {
-    this.counts.set(pod, (this.counts.get(pod) ?? 0) + amount)
+    this.add(pod, amount)
     let released = false
     return () => {
       if (released) return
       released = true
-      const n = (this.counts.get(pod) ?? amount) - amount
-      if (n <= 0) this.counts.delete(pod)
-      else this.counts.set(pod, n)
+      this.remove(pod, amount)
     }
+  }
+
+  /** Counts `amount` more on the pod; the caller removes it exactly once (acquire() guards that for you). */
+  add(pod: string, amount = 1): void {
+    this.counts.set(pod, (this.counts.get(pod) ?? 0) + amount)
+  }
+
+  remove(pod: string, amount = 1): void {
+    const n = (this.counts.get(pod) ?? amount) - amount
+    if (n <= 0) this.counts.delete(pod)
+    else this.counts.set(pod, n)
   }
 
   get(pod: string): number {

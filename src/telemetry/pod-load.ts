@@ -37,23 +37,24 @@ export class PodLoad {
     const at = this.now()
     this.kv.record(address, kvTokens, at)
     this.computed.record(address, prefillTokens, at)
-    const releaseInflight = this.inflight.acquire(address)
-    const releasePrefilling = this.prefilling.acquire(address)
-    const releaseWork = this.prefillWork.acquire(address, Math.round(prefillTokens))
-    const firstByte = () => {
-      releasePrefilling()
-      releaseWork()
-    }
-    let released = false
-    return {
-      firstByte,
-      release: () => {
-        firstByte()
-        releaseInflight()
-        if (!released) this.kv.record(address, -kvTokens, this.now())
-        released = true
-      }
-    }
+    return new PodLoadTicket(this, address, kvTokens, Math.round(prefillTokens))
+  }
+
+  /** @internal a ticket's request waits for its first token, with `work` prompt tokens to prefill */
+  prefillBegan(address: string, work: number): void {
+    this.prefilling.add(address)
+    this.prefillWork.add(address, work)
+  }
+
+  /** @internal a ticket's request got its first token (or ended without one) */
+  prefillEnded(address: string, work: number): void {
+    this.prefilling.remove(address)
+    this.prefillWork.remove(address, work)
+  }
+
+  /** @internal a ticket's request ended: its KV leaves the pod's recent dispatches */
+  ended(address: string, kvTokens: number): void {
+    this.kv.record(address, -kvTokens, this.now())
   }
 
   /** Prompt tokens still to prefill of the requests waiting for a first token on the pod. */
@@ -75,5 +76,38 @@ export class PodLoad {
   retain(addresses: ReadonlySet<string>): void {
     this.kv.retain(addresses)
     this.computed.retain(addresses)
+  }
+}
+
+/**
+ * One request's load on its pod: one object with two flags rather than a closure per count (this
+ * is made for every request; fewer short-lived objects is less for the scavenger).
+ */
+class PodLoadTicket implements LoadTicket {
+  private prefilling = true
+  private released = false
+
+  constructor(
+    private readonly load: PodLoad,
+    private readonly address: string,
+    private readonly kvTokens: number,
+    private readonly prefillWork: number
+  ) {
+    load.inflight.add(address)
+    load.prefillBegan(address, prefillWork)
+  }
+
+  firstByte(): void {
+    if (!this.prefilling) return
+    this.prefilling = false
+    this.load.prefillEnded(this.address, this.prefillWork)
+  }
+
+  release(): void {
+    this.firstByte()
+    if (this.released) return
+    this.released = true
+    this.load.inflight.remove(this.address)
+    this.load.ended(this.address, this.kvTokens)
   }
 }
