@@ -34,10 +34,33 @@ export interface BlockHashes {
   checks: Int32Array
 }
 
+/**
+ * Hash arrays are views cut from shared blocks of memory, the way Buffer.allocUnsafe cuts small
+ * buffers from its pool. A typed array with memory of its own costs 0.2–0.7 µs to make (V8 puts one
+ * of length 0 or over 64 bytes outside its heap, and frees it in a later GC); a view costs ~0.05 µs.
+ * A block is never handed out twice: views a request still holds keep theirs alive.
+ */
+const HASH_POOL_BYTES = 64 * 1024
+let hashPool = new ArrayBuffer(HASH_POOL_BYTES)
+let hashPoolUsed = 0
+
+function int32Array(length: number): Int32Array {
+  const bytes = length * 4
+  // a long prompt's arrays get memory of their own, so as not to pin a block for a few views
+  if (bytes > HASH_POOL_BYTES / 8) return new Int32Array(length)
+  if (hashPoolUsed + bytes > HASH_POOL_BYTES) {
+    hashPool = new ArrayBuffer(HASH_POOL_BYTES)
+    hashPoolUsed = 0
+  }
+  const view = new Int32Array(hashPool, hashPoolUsed, length)
+  hashPoolUsed += bytes
+  return view
+}
+
 /** Hashes of the first `blocks` blocks of `wordsPerBlock` words each; `salt` starts the chain elsewhere. */
 export function chainedHashes(words: Int32Array, wordsPerBlock: number, blocks: number, salt = 0): BlockHashes {
-  const keys = new Int32Array(blocks)
-  const checks = new Int32Array(blocks)
+  const keys = int32Array(blocks)
+  const checks = int32Array(blocks)
   let hi = salt | 0
   let lo = 0
   for (let b = 0, i = 0; b < blocks; b++) {
