@@ -23,6 +23,23 @@ t.test('chained block hashes: equal prefixes share leading hashes, and only them
   t.not(z.keys[shared - 1], x.keys[shared - 1], 'a change early changes every later hash (chained)')
 })
 
+t.test('block hashes kept by many requests stay their own while the shared memory they are cut from is reused', async (t) => {
+  // enough prompts to fill the shared 64 KB blocks many times over; every result is kept, as
+  // requests in flight keep theirs, then each is compared with a fresh copy of itself
+  const prompts = Array.from({ length: 3000 }, (_, i) => `${system.slice(0, 128 * (1 + (i % 11)))} #${i}`)
+  const kept = prompts.map((p) => blockHashes(p, 128))
+  let differing = 0
+  for (let i = 0; i < prompts.length; i++) {
+    const fresh = blockHashes(prompts[i], 128)
+    const same = fresh.keys.length === kept[i].keys.length && fresh.keys.every((k, j) => k === kept[i].keys[j]) && fresh.checks.every((c, j) => c === kept[i].checks[j])
+    if (!same) differing++
+  }
+  t.equal(differing, 0, 'no kept result was overwritten by a later one')
+  t.ok(kept.every((h, i) => h.keys.length === 1 + (i % 11)), 'each prompt has its own number of blocks (1 to 11)')
+  const long = blockHashes('y'.repeat(128 * 5000), 128)
+  t.equal(long.keys.length, 5000, 'a long prompt (arrays too big for the shared blocks) is hashed all the same')
+})
+
 t.test('block hashes: distinct blocks get distinct keys, one-word changes always differ', async (t) => {
   const words = new Int32Array(32 * 50_000)
   for (let i = 0; i < words.length; i++) words[i] = Math.imul(i, 0x9e3779b1) >>> 7
