@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Pod } from '../discovery/pod.js'
 import type { GatewayError } from '../errors/catalogue.js'
 import type { UpstreamPools } from '../proxy/pools.js'
-import { readAll, requestStreamed, requestWhole, type StreamedResponse } from '../proxy/whole-response.js'
+import { readAll, requestStreamed, requestWhole, type StreamedResponse, type WholeResponse } from '../proxy/whole-response.js'
 import { SseRelay } from '../proxy/sse-relay.js'
 import { failureCause, isAbort, isHeadersTimeout, upstreamFailure, type FailureCause } from '../proxy/upstream-failure.js'
 import { AbortFlag } from './abort-flag.js'
@@ -84,6 +84,12 @@ export function attempt(pools: UpstreamPools, pod: Pod, req: UpstreamRequest, cl
   return attemptWithTimer(pools, pod, req, client, hooks)
 }
 
+/** An answer read whole, as the attempt's result. */
+const buffered = (res: { statusCode: number; headers: IncomingHttpHeaders }, body: Buffer): BufferedAttempt => ({ kind: 'buffered', status: res.statusCode, headers: res.headers, body })
+
+/** A whole answer a pod sent as SSE though nobody asked to stream: read on as a stream, like any other. */
+const replayed = (whole: WholeResponse): StreamedResponse => ({ statusCode: whole.statusCode, headers: whole.headers, body: Readable.from([whole.body], { objectMode: false }) })
+
 /** The options undici is given for one attempt. */
 function dispatchOptions(req: UpstreamRequest, headersTimeout: number) {
   return { method: 'POST' as const, path: req.path, headers: req.headers, body: req.body, headersTimeout, bodyTimeout: req.bodyTimeout }
@@ -98,14 +104,13 @@ function attemptWhole(pools: UpstreamPools, pod: Pod, req: UpstreamRequest, clie
   return requestWhole(pools.get(pod.address), dispatchOptions(req, headersTimeout), client, hooks).then(
     (whole): AttemptResult | Promise<AttemptResult> => {
       hooks.onProgress()
-      if (!isSse(whole)) return { kind: 'buffered', status: whole.statusCode, headers: whole.headers, body: whole.body }
-      // a pod that streams an answer nobody asked to stream: relayed as a stream, with its own stop flag
+      if (!isSse(whole)) return buffered(whole, whole.body)
+      // relayed as a stream, with a stop flag of its own
       const signal = new AbortFlag()
       const onClientAbort = () => signal.abort()
       client.once('abort', onClientAbort)
-      const res = { statusCode: whole.statusCode, headers: whole.headers, body: Readable.from([whole.body], { objectMode: false }) }
       // once committed, the client's abort is wired to the relay by the caller; before, it is ours
-      return streamHead(res, pod, req, client, signal, hooks, () => false).then(
+      return streamHead(replayed(whole), pod, req, client, signal, hooks, () => false).then(
         (result) => {
           if (result.kind !== 'stream') client.off('abort', onClientAbort)
           return result
@@ -154,10 +159,9 @@ async function attemptWithTimer(pools: UpstreamPools, pod: Pod, req: UpstreamReq
         hooks.onProgress()
         if (!isSse(whole)) {
           committed = true
-          return { kind: 'buffered', status: whole.statusCode, headers: whole.headers, body: whole.body }
+          return buffered(whole, whole.body)
         }
-        // a pod that streams an answer nobody asked to stream: relayed as a stream, as before
-        res = { statusCode: whole.statusCode, headers: whole.headers, body: Readable.from([whole.body], { objectMode: false }) }
+        res = replayed(whole)
       }
     } catch (err) {
       return failedAttempt(err, pod, req, client, deadlineHit)
@@ -182,7 +186,7 @@ async function streamHead(res: StreamedResponse, pod: Pod, req: UpstreamRequest,
     try {
       const body = await readAll(res.body)
       hooks.onProgress()
-      return { kind: 'buffered', status: res.statusCode, headers: res.headers, body }
+      return buffered(res, body)
     } catch (err) {
       return failedAttempt(err, pod, req, client, timedOut())
     }

@@ -32,19 +32,31 @@ export interface DispatchHooks {
  */
 type CoreHandler = Required<Pick<Dispatcher.DispatchHandler, 'onConnect' | 'onHeaders' | 'onData' | 'onComplete' | 'onError'>> & { onRequestSent(): void }
 
-/** The abort wiring both readers share: `signal` raised (or abort() called) → the upstream request is aborted. */
-function abortWiring(signal: AbortFlag) {
-  let abortUpstream: ((err: Error) => void) | undefined
-  const abort = (err: Error = new errors.RequestAbortedError()) => abortUpstream?.(err)
-  const onAbort = () => abort()
-  signal.once('abort', onAbort)
-  return {
-    abort,
-    connected(upstream: (err: Error) => void) {
-      abortUpstream = upstream
-      if (signal.aborted) abort()
-    },
-    done: () => signal.off('abort', onAbort)
+/**
+ * The abort wiring both readers share: `signal` raised (or abort() called) → the upstream request
+ * is aborted, once undici has handed over its abort function (onConnect). One object: the whole
+ * reader, made for every request, is one itself.
+ */
+class UpstreamAbort {
+  private abortUpstream: ((err: Error) => void) | undefined
+  private readonly onSignal = () => this.abort()
+
+  constructor(private readonly signal: AbortFlag) {
+    signal.once('abort', this.onSignal)
+  }
+
+  onConnect(abort: (err: Error) => void): void {
+    this.abortUpstream = abort
+    if (this.signal.aborted) this.abort()
+  }
+
+  abort(err: Error = new errors.RequestAbortedError()): void {
+    this.abortUpstream?.(err)
+  }
+
+  /** The request ended: the signal no longer concerns it. */
+  done(): void {
+    this.signal.off('abort', this.onSignal)
   }
 }
 
@@ -62,26 +74,19 @@ export function requestWhole(dispatcher: Dispatcher, opts: Dispatcher.DispatchOp
  * The dispatch handler of one whole answer: its state and undici's callbacks on one object (made
  * for every request, so one object rather than a closure per callback).
  */
-class WholeReader implements CoreHandler {
+class WholeReader extends UpstreamAbort implements CoreHandler {
   private statusCode = 0
   private headers: IncomingHttpHeaders = {}
   private readonly chunks: Buffer[] = []
   private size = 0
-  private abortUpstream: ((err: Error) => void) | undefined
-  private readonly onAbort = () => this.abortUpstream?.(new errors.RequestAbortedError())
 
   constructor(
-    private readonly signal: AbortFlag,
+    signal: AbortFlag,
     private readonly hooks: DispatchHooks,
     private readonly resolve: (res: WholeResponse) => void,
     private readonly reject: (err: Error) => void
   ) {
-    signal.once('abort', this.onAbort)
-  }
-
-  onConnect(abort: (err: Error) => void): void {
-    this.abortUpstream = abort
-    if (this.signal.aborted) this.onAbort()
+    super(signal)
   }
 
   onRequestSent(): void {
@@ -103,12 +108,12 @@ class WholeReader implements CoreHandler {
   }
 
   onComplete(): void {
-    this.signal.off('abort', this.onAbort)
+    this.done()
     this.resolve({ statusCode: this.statusCode, headers: this.headers, body: Buffer.concat(this.chunks, this.size) })
   }
 
   onError(err: Error): void {
-    this.signal.off('abort', this.onAbort)
+    this.done()
     this.reject(err)
   }
 }
@@ -123,9 +128,9 @@ export function requestStreamed(dispatcher: Dispatcher, opts: Dispatcher.Dispatc
   return new Promise((resolve, reject) => {
     let body: Readable | undefined
     let ended = false
-    const wiring = abortWiring(signal)
+    const wiring = new UpstreamAbort(signal)
     const handler: CoreHandler = {
-      onConnect: wiring.connected,
+      onConnect: (abort) => wiring.onConnect(abort),
       onRequestSent: () => hooks.onWritten(performance.now()),
       onHeaders(status, rawHeaders, resume) {
         if (status < 200) return true

@@ -40,8 +40,9 @@ export class PodLoad {
     return new PodLoadTicket(this, address, kvTokens, Math.round(prefillTokens))
   }
 
-  /** @internal a ticket's request waits for its first token, with `work` prompt tokens to prefill */
-  prefillBegan(address: string, work: number): void {
+  /** @internal a ticket's request is open on the pod, waiting for its first token with `work` prompt tokens to prefill */
+  began(address: string, work: number): void {
+    this.inflight.add(address)
     this.prefilling.add(address)
     this.prefillWork.add(address, work)
   }
@@ -52,8 +53,9 @@ export class PodLoad {
     this.prefillWork.remove(address, work)
   }
 
-  /** @internal a ticket's request ended: its KV leaves the pod's recent dispatches */
+  /** @internal a ticket's request ended: it is no longer open, and its KV leaves the pod's recent dispatches */
   ended(address: string, kvTokens: number): void {
+    this.inflight.remove(address)
     this.kv.record(address, -kvTokens, this.now())
   }
 
@@ -93,8 +95,7 @@ class PodLoadTicket implements LoadTicket {
     private readonly kvTokens: number,
     private readonly prefillWork: number
   ) {
-    load.inflight.add(address)
-    load.prefillBegan(address, prefillWork)
+    load.began(address, prefillWork)
   }
 
   firstByte(): void {
@@ -107,7 +108,6 @@ class PodLoadTicket implements LoadTicket {
     this.firstByte()
     if (this.released) return
     this.released = true
-    this.load.inflight.remove(this.address)
     this.load.ended(this.address, this.kvTokens)
   }
 }
