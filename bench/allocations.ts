@@ -6,7 +6,7 @@
  * short-lived objects per request took ~13 % off the forwarding core's req/s (docs/benchmarks.md).
  * This counts it. One fixed-answer backend; brixgate with its default config, the bare node http +
  * undici forwarder and brixgate's forwarding core, each run under wrk while V8's sampling heap
- * profiler (bench/heap-sampler.ts, loaded with --import) records every allocation, including the
+ * profiler (bench/v8-sampler.ts, loaded with --import) records every allocation, including the
  * objects the collector has already taken back. Prints bytes per request with ratios against the
  * forwarding core measured in the same run, and brixgate's largest allocation sites.
  *
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   const cfg = join(dir, 'config.json')
   const discovery = { static: { models: [{ name: 'bench', endpoints: [new URL(backend.url).host] }] } }
   writeFileSync(cfg, JSON.stringify({ server: { host: '127.0.0.1', port: 0 }, routing: { defaultStrategy: 'cache-aware' }, discovery }))
-  const flags = (name: string) => [...(exactSites ? ['--no-turbo-inlining'] : []), '--import', here('./heap-sampler.js'), name]
+  const flags = (name: string) => [...(exactSites ? ['--no-turbo-inlining'] : []), '--import', here('./v8-sampler.js'), name]
   const targets: [string, string[]][] = [
     ['brixgate', [...flags(here('../src/cli.js')), '--config', cfg]],
     ['bare node http + undici', [...flags(here('./undici-forwarder.js')), backend.url]],
@@ -77,7 +77,7 @@ async function main(): Promise<void> {
   try {
     for (const [name, args] of targets) {
       const file = join(dir, `${results.size}.heapprofile`)
-      process.env.HEAP_SAMPLE_FILE = file
+      process.env.V8_SAMPLE_FILE = file
       const target = await startChild(process.execPath, args)
       try {
         results.set(name, await measure(target, file))
