@@ -148,7 +148,7 @@ export function breakdown(profile: CpuProfile, requests: number): Breakdown {
 }
 
 /** speedscope's "left heavy" view (identical stacks merged: a flame graph) as a PNG, drawn in Chromium. */
-async function flameGraph(profileFile: string, png: string): Promise<boolean> {
+export async function flameGraph(profileFile: string, png: string): Promise<boolean> {
   if (!existsSync('/usr/bin/chromium')) return false
   const require = createRequire(import.meta.url)
   const speedscope = join(dirname(require.resolve('speedscope/package.json')), 'dist', 'release')
@@ -164,7 +164,7 @@ async function flameGraph(profileFile: string, png: string): Promise<boolean> {
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] })
   try {
-    const page = await browser.newPage({ viewport: { width: 1800, height: 1000 } })
+    const page = await browser.newPage({ viewport: { width: 1800, height: 640 } })
     await page.goto(`${base}/index.html#profileURL=${encodeURIComponent(`${base}/profile.cpuprofile`)}&title=brixgate&view=left-heavy`)
     await page.waitForSelector('canvas', { timeout: 30_000 })
     await sleep(2000)

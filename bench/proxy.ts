@@ -199,6 +199,8 @@ async function main(): Promise<void> {
   if (nginx) targets.push(['nginx (1 worker)', await startNginx(nginx, backendPort)])
   else console.log('nginx not installed (apt-get install nginx-light): no reference proxy in this run')
 
+  /** brixgate ÷ the bare forwarder by req/s in each round: how far one run's noise moves the ratio. */
+  const roundRatios: number[] = []
   const rows: { name: string; rps: number; p50: number; p99: number; cpuUs: number; equalCpuUs: number; fixed: { p50: number; p99: number }; big: { p50: number; p99: number }; errors: number }[] = []
   try {
     for (const [, t] of targets) await warm(t.url)
@@ -214,6 +216,9 @@ async function main(): Promise<void> {
       }
       console.error(`round ${round + 1} of ${ROUNDS}`)
     }
+    const gwRounds = runs.get('brixgate')!
+    const bareRounds = runs.get('bare node http + undici')!
+    roundRatios.push(...gwRounds.map((r, i) => r.rps / bareRounds[i].rps))
     // fixed-rate latencies, interleaved the same way: medians of the rounds' p50 and p99
     const fixedRuns = new Map<string, { p50: number; p99: number; errors: number }[]>(targets.map(([name]) => [name, []]))
     for (let round = 0; round < ROUNDS; round++) {
@@ -257,6 +262,7 @@ async function main(): Promise<void> {
   const bare = rows.find((r) => r.name.startsWith('bare node'))
   const lean = rows.find((r) => r.name.startsWith('brixgate (random'))
   if (bare) console.log(`- brixgate throughput / bare node http + undici forwarder: ${fmt(gw.rps / bare.rps)} (target ≥ 0.90); with random and no access log: ${fmt((lean?.rps ?? NaN) / bare.rps)}`)
+  if (roundRatios.length > 0) console.log(`- the same ratio round by round (every target runs once per round): median ${fmt(median(roundRatios))}, from ${fmt(Math.min(...roundRatios))} to ${fmt(Math.max(...roundRatios))}`)
   if (bare) console.log(`- by CPU per request, bare forwarder ÷ brixgate: ${fmt(bare.cpuUs / gw.cpuUs)}; with random and no access log: ${fmt(bare.cpuUs / (lean?.cpuUs ?? NaN))}`)
   if (ref && lean) console.log(`- brixgate (random, no access log) / nginx: ${fmt(lean.rps / ref.rps)}`)
   const base = rows.find((r) => r.name === 'brixgate, baseline build')
