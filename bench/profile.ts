@@ -42,7 +42,6 @@ interface CallFrame {
 interface ProfileNode {
   id: number
   callFrame: CallFrame
-  hitCount?: number
   children?: number[]
 }
 interface CpuProfile {
