@@ -12,11 +12,11 @@ export interface Started {
 }
 
 /** Starts a child process and waits for it to print "listening on <url>". */
-export function startChild(command: string, args: string[], urlPattern = /listening on (http:\/\/[^\s"()]+)/): Promise<Started> {
+export function startChild(command: string, args: string[], urlPattern = /listening on (http:\/\/[^\s"()]+)/, timeoutMs = 15_000): Promise<Started> {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} did not start: ${out}`)), 15_000)
+    const timer = setTimeout(() => reject(new Error(`${command} did not start: ${out}`)), timeoutMs)
     const onData = (d: Buffer) => {
       out += d.toString()
       const m = urlPattern.exec(out)
