@@ -4,7 +4,7 @@
  * Requests per second on a shared 2-core machine move ±10–30 % from hour to hour, so a change worth
  * 1–3 % of a request cannot be seen in `bench:proxy`. valgrind's callgrind counts the instructions a
  * process executes instead of timing it: for the same build, Node and requests the count is the same
- * within about 1 %, however busy the machine is. Each target runs under callgrind with counting off
+ * within about half a per cent, however busy the machine is. Each target runs under callgrind with counting off
  * while it warms up (V8 keeps optimizing brixgate for its first ~150,000 requests), then the count
  * is read over fixed numbers of requests (windows) from a load driver in this process: brixgate
  * with its default config, the bare node http + undici forwarder and brixgate's forwarding core,
@@ -86,7 +86,8 @@ export function perfMap(text: string): (address: number) => string | undefined {
 
 /** "JS:*commit file:///srv/x/dist/src/pipeline/pipeline.js:120:9" → "commit dist/src/pipeline/pipeline.js:120" */
 export function jsName(name: string): string {
-  const m = /^\w+:[*~^+]?(\S*) (?:file:\/\/)?(\S*?)(?::(\d+):\d+)?$/.exec(name)
+  // the tier before the name: ~ interpreted, ^ Sparkplug, + or +' Maglev, * TurboFan
+  const m = /^\w+:[*~^+']*(\S*) (?:file:\/\/)?(\S*?)(?::(\d+):\d+)?$/.exec(name)
   if (!m) return name
   const file = m[2].replace(/^.*\/(dist|node_modules)\//, '$1/')
   return `${m[1] || '(anonymous)'} ${file}${m[3] ? `:${m[3]}` : ''}`
@@ -98,7 +99,7 @@ export const COMPILING = 'compiling (V8 optimizing code; left out of the totals)
 export function categoryOf({ fn, object }: FunctionCost): string {
   if (/compiler::|maglev|turboshaft|v8::internal::(Compiler|OptimizedCompilationJob|Parser|Scanner|interpreter::BytecodeGenerator|Zone)/i.test(fn)) return COMPILING
   if (/v8::internal::(heap::|Heap|.*Marking|.*MarkCompact|.*Scaveng|.*Sweep|.*Evacuat|.*RememberedSet|.*SlotSet|MemoryChunk|.*BodyDescriptor|HeapObject::SizeFromMap|.*GCTracer)|MemoryChunk/.test(fn)) return 'garbage collection'
-  if (/^RegExp:|^Builtins_RegExp/.test(fn)) return 'regular expressions (V8)'
+  if (/^RegExp[:.]|^Builtins_RegExp/.test(fn)) return 'regular expressions (V8)'
   if (object === '???' || /^0x[0-9a-f]+$/.test(fn)) {
     if (fn.includes(' dist/src/')) return "brixgate's own JavaScript"
     if (fn.includes(' node_modules/undici/')) return 'undici (JavaScript)'

@@ -35,6 +35,7 @@ t.test('every function goes to a kind of work; compiling is told apart', async (
   t.equal(js('parseHeaders node_modules/undici/lib/core/util.js:436'), 'undici (JavaScript)')
   t.equal(js('emit node:events:507'), "node's own JavaScript (node:http, streams, timers...)")
   t.equal(js('RegExp:[^\\t\\x20-\\x7e\\x80-\\xff]'), 'regular expressions (V8)')
+  t.equal(js("RegExp.> src: '[^\\t\\x20-\\x7e\\x80-\\xff]' flags: ''"), 'regular expressions (V8)', "Node 24's way of naming it")
 })
 
 t.test("V8's code map names an address inside a function; the newest entry at a reused address wins", async (t) => {
@@ -52,5 +53,6 @@ t.test('code map names read as function and file, wherever the build lives', asy
   t.equal(jsName('JS:*commit file:///srv/app/dist/src/pipeline/pipeline.js:120:9'), 'commit dist/src/pipeline/pipeline.js:120')
   t.equal(jsName('JS:~ node:internal/main/run_main_module:1:1'), '(anonymous) node:internal/main/run_main_module:1')
   t.equal(jsName('JS:^parseHeaders /srv/app/node_modules/undici/lib/core/util.js:436:22'), 'parseHeaders node_modules/undici/lib/core/util.js:436')
+  t.equal(jsName("JS:+'hot file:///srv/app/dist/src/x.js:1:41"), 'hot dist/src/x.js:1', "Node 24's Maglev code")
   t.equal(jsName('RegExp:[^\\t]'), 'RegExp:[^\\t]', 'anything else is left as V8 wrote it')
 })
