@@ -12,8 +12,9 @@
  * more than an add) and the kernel's share of a request is not in them: this is the tool for an
  * A/B of code, `bench:proxy` the one for what a user gets.
  *
- * Instructions V8 spends compiling are shown apart and left out of the totals: when V8 finishes
- * optimizing differs from run to run. Garbage collection stays in: its cost follows the bytes a
+ * Instructions V8 spends compiling are shown apart and left out of the totals, and a window in which
+ * V8 was still optimizing (compiling >1 % of it) is left out and another one counted: when V8
+ * finishes optimizing differs from run to run. Garbage collection stays in: its cost follows the bytes a
  * request allocates. Writes each target's last window as a callgrind file (callgrind_annotate or
  * KCachegrind read it; JavaScript compiled by V8 is only addresses there: this script names it from
  * the map of its code V8 writes with --perf-basic-prof).
@@ -37,6 +38,8 @@ const WARM_REQUESTS = quick ? 40_000 : 150_000
 const WINDOWS = quick ? 4 : 8
 const WINDOW_REQUESTS = quick ? 800 : 1_500
 const CONNECTIONS = 16
+/** A window in which compiling took more than this share of the instructions is left out. */
+const STILL_OPTIMIZING = 0.01
 const path = '/v1/chat/completions'
 const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Hello there, how are you?' }], max_tokens: 8 })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -86,6 +89,8 @@ export function perfMap(text: string): (address: number) => string | undefined {
 
 /** "JS:*commit file:///srv/x/dist/src/pipeline/pipeline.js:120:9" → "commit dist/src/pipeline/pipeline.js:120" */
 export function jsName(name: string): string {
+  // V8's built-ins, where it copied them next to the code it compiles (Node 24), as the binary names them
+  if (name.startsWith('Builtin:')) return `Builtins_${name.slice('Builtin:'.length)}`
   // the tier before the name: ~ interpreted, ^ Sparkplug, + or +' Maglev, * TurboFan
   const m = /^\w+:[*~^+']*(\S*) (?:file:\/\/)?(\S*?)(?::(\d+):\d+)?$/.exec(name)
   if (!m) return name
@@ -100,7 +105,7 @@ export function categoryOf({ fn, object }: FunctionCost): string {
   if (/compiler::|maglev|turboshaft|v8::internal::(Compiler|OptimizedCompilationJob|Parser|Scanner|interpreter::BytecodeGenerator|Zone)/i.test(fn)) return COMPILING
   if (/v8::internal::(heap::|Heap|.*Marking|.*MarkCompact|.*Scaveng|.*Sweep|.*Evacuat|.*RememberedSet|.*SlotSet|MemoryChunk|.*BodyDescriptor|HeapObject::SizeFromMap|.*GCTracer)|MemoryChunk/.test(fn)) return 'garbage collection'
   if (/^RegExp[:.]|^Builtins_RegExp/.test(fn)) return 'regular expressions (V8)'
-  if (object === '???' || /^0x[0-9a-f]+$/.test(fn)) {
+  if ((object === '???' || /^0x[0-9a-f]+$/.test(fn)) && !fn.startsWith('Builtins_')) {
     if (fn.includes(' dist/src/')) return "brixgate's own JavaScript"
     if (fn.includes(' node_modules/undici/')) return 'undici (JavaScript)'
     if (fn.includes(' node_modules/')) return 'other packages (JavaScript)'
@@ -121,6 +126,8 @@ export function categoryOf({ fn, object }: FunctionCost): string {
 interface Counted {
   windows: number[]
   compiling: number
+  /** Windows left out because V8 was still optimizing in them. */
+  skipped: number
   byFunction: Map<string, FunctionCost>
   lastDump: string
 }
@@ -150,29 +157,38 @@ async function count(target: Started, dir: string, prefix: string): Promise<Coun
     await drive(pool, WARM_REQUESTS)
     callgrindControl('-i', 'on', pid)
     await drive(pool, 500) // valgrind translates the code again, with counting in it
-    const counted: Counted = { windows: [], compiling: 0, byFunction: new Map(), lastDump: '' }
-    for (let w = 1; w <= WINDOWS; w++) {
+    const counted: Counted = { windows: [], compiling: 0, skipped: 0, byFunction: new Map(), lastDump: '' }
+    for (let dumps = 1; counted.windows.length < WINDOWS; dumps++) {
       callgrindControl('-z', pid)
       await drive(pool, WINDOW_REQUESTS)
       callgrindControl('-d', pid)
-      const dump = join(dir, `${prefix}.${pid}.out.${w}`)
+      const dump = join(dir, `${prefix}.${pid}.out.${dumps}`)
       for (let i = 0; i < 100 && !existsSync(dump); i++) await sleep(50)
       const named = perfMap(existsSync(mapFile) ? readFileSync(mapFile, 'utf8') : '')
       const functions = parseAnnotate(execFileSync('callgrind_annotate', ['--threshold=100', dump], { encoding: 'utf8', maxBuffer: 256 << 20 })).map((f) => {
         const name = f.object === '???' && f.fn.startsWith('0x') ? named(parseInt(f.fn, 16)) : undefined
         return name === undefined ? f : { ...f, fn: jsName(name) }
       })
-      let own = 0
+      const compiling = functions.reduce((sum, f) => sum + (categoryOf(f) === COMPILING ? f.instructions : 0), 0)
+      const own = functions.reduce((sum, f) => sum + f.instructions, 0) - compiling
+      // V8 still optimizing means code that is not yet what it will run: such a window is left out
+      // (up to twice the windows wanted, so a target that never settles still ends)
+      if (compiling > own * STILL_OPTIMIZING && counted.skipped < WINDOWS * 2) {
+        counted.skipped++
+        continue
+      }
+      counted.compiling += compiling / WINDOW_REQUESTS
       for (const f of functions) {
-        if (categoryOf(f) === COMPILING) counted.compiling += f.instructions / WINDOW_REQUESTS / WINDOWS
-        else own += f.instructions
         const key = `${f.fn} [${f.object}]`
         const sum = counted.byFunction.get(key)
-        counted.byFunction.set(key, { ...f, instructions: (sum?.instructions ?? 0) + f.instructions / WINDOW_REQUESTS / WINDOWS })
+        counted.byFunction.set(key, { ...f, instructions: (sum?.instructions ?? 0) + f.instructions / WINDOW_REQUESTS })
       }
       counted.windows.push(own / WINDOW_REQUESTS)
       counted.lastDump = dump
     }
+    // sums over the windows kept → means per request
+    counted.compiling /= WINDOWS
+    for (const f of counted.byFunction.values()) f.instructions /= WINDOWS
     return counted
   } finally {
     await pool.close()
@@ -228,11 +244,11 @@ async function main(): Promise<void> {
   const core = typical(results.get("brixgate's forwarding core (no features)")!)
   console.log(`\nnode ${process.version}; ${execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim()} (callgrind)`)
   console.log(`${WARM_REQUESTS} requests of warm-up, then ${WINDOWS} windows of ${WINDOW_REQUESTS} requests, ${CONNECTIONS} connections; instructions in user space, all threads\n`)
-  console.log('| target | instructions per request (median window) | ÷ bare forwarder | ÷ forwarding core | lowest–highest window | mean of windows | compiling per request, left out |')
-  console.log('|---|---:|---:|---:|---:|---:|---:|')
+  console.log('| target | instructions per request (median window) | ÷ bare forwarder | ÷ forwarding core | lowest–highest window | mean of windows | compiling per request, left out | windows skipped: V8 still optimizing |')
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|')
   const k = (n: number) => fmt(n / 1000, 1) + 'k'
   for (const [name, c] of results) {
-    console.log(`| ${name} | ${k(typical(c))} | ${fmt(typical(c) / bare)} | ${fmt(typical(c) / core)} | ${k(Math.min(...c.windows))}–${k(Math.max(...c.windows))} | ${k(mean(c))} | ${k(c.compiling)} |`)
+    console.log(`| ${name} | ${k(typical(c))} | ${fmt(typical(c) / bare)} | ${fmt(typical(c) / core)} | ${k(Math.min(...c.windows))}–${k(Math.max(...c.windows))} | ${k(mean(c))} | ${k(c.compiling)} | ${c.skipped} |`)
   }
   const base = results.get('brixgate, baseline build')
   if (base) console.log(`\nthis build ÷ the baseline build: ${fmt(typical(results.get('brixgate')!) / typical(base), 3)} (median windows), ${fmt(mean(results.get('brixgate')!) / mean(base), 3)} (means)`)

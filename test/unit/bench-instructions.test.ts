@@ -54,5 +54,7 @@ t.test('code map names read as function and file, wherever the build lives', asy
   t.equal(jsName('JS:~ node:internal/main/run_main_module:1:1'), '(anonymous) node:internal/main/run_main_module:1')
   t.equal(jsName('JS:^parseHeaders /srv/app/node_modules/undici/lib/core/util.js:436:22'), 'parseHeaders node_modules/undici/lib/core/util.js:436')
   t.equal(jsName("JS:+'hot file:///srv/app/dist/src/x.js:1:41"), 'hot dist/src/x.js:1', "Node 24's Maglev code")
+  t.equal(jsName('Builtin:StringAdd_CheckNone'), 'Builtins_StringAdd_CheckNone', 'a built-in copied out of the binary keeps its name')
+  t.equal(categoryOf({ fn: jsName('Builtin:LoadIC_Megamorphic'), object: '???', instructions: 1 }), "V8's property-access stubs (inline caches)")
   t.equal(jsName('RegExp:[^\\t]'), 'RegExp:[^\\t]', 'anything else is left as V8 wrote it')
 })
