@@ -22,7 +22,7 @@
  *   npm run bench:instructions -- [--quick] [--baseline=../base/dist/src/cli.js] [--out=DIR]
  */
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -43,6 +43,8 @@ const STILL_OPTIMIZING = 0.01
 const path = '/v1/chat/completions'
 const body = JSON.stringify({ model: 'bench', messages: [{ role: 'user', content: 'Hello there, how are you?' }], max_tokens: 8 })
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const BARE = 'bare node http + undici'
+const CORE = "brixgate's forwarding core (no features)"
 
 /** One function's own instructions, as callgrind_annotate prints it. */
 export interface FunctionCost {
@@ -211,10 +213,11 @@ async function main(): Promise<void> {
   const targets: [string, string[]][] = [
     ['brixgate', [here('../src/cli.js'), '--config', cfg]],
     ...(baselineCli ? [['brixgate, baseline build', [resolve(baselineCli), '--config', cfg]] as [string, string[]]] : []),
-    ['bare node http + undici', [here('./undici-forwarder.js'), backend.url]],
-    ["brixgate's forwarding core (no features)", [here('./core-forwarder.js'), backend.url]]
+    [BARE, [here('./undici-forwarder.js'), backend.url]],
+    [CORE, [here('./core-forwarder.js'), backend.url]]
   ]
   const results = new Map<string, Counted>()
+  const written: string[] = []
   mkdirSync(outDir, { recursive: true })
   try {
     for (const [name, args] of targets) {
@@ -225,7 +228,8 @@ async function main(): Promise<void> {
       try {
         const counted = await count(target, dir, prefix)
         results.set(name, counted)
-        copyFileSync(counted.lastDump, join(outDir, `callgrind.${name.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '')}.node${process.versions.node.split('.')[0]}.out`))
+        written.push(`callgrind.${name.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '')}.node${process.versions.node.split('.')[0]}.out`)
+        copyFileSync(counted.lastDump, join(outDir, written.at(-1)!))
       } finally {
         target.stop()
       }
@@ -240,8 +244,8 @@ async function main(): Promise<void> {
   // (the mean, beside it, has them; so does the table by kind of work)
   const typical = (c: Counted) => median(c.windows)
   const mean = (c: Counted) => c.windows.reduce((a, b) => a + b, 0) / c.windows.length
-  const bare = typical(results.get('bare node http + undici')!)
-  const core = typical(results.get("brixgate's forwarding core (no features)")!)
+  const bare = typical(results.get(BARE)!)
+  const core = typical(results.get(CORE)!)
   console.log(`\nnode ${process.version}; ${execFileSync('valgrind', ['--version'], { encoding: 'utf8' }).trim()} (callgrind)`)
   console.log(`${WARM_REQUESTS} requests of warm-up, then ${WINDOWS} windows of ${WINDOW_REQUESTS} requests, ${CONNECTIONS} connections; instructions in user space, all threads\n`)
   console.log('| target | instructions per request (median window) | ÷ bare forwarder | ÷ forwarding core | lowest–highest window | mean of windows | compiling per request, left out | windows skipped: V8 still optimizing |')
@@ -256,17 +260,20 @@ async function main(): Promise<void> {
   const names = [...results.keys()]
   const byCategory = names.map((n) => {
     const m = new Map<string, number>()
-    for (const f of results.get(n)!.byFunction.values()) m.set(categoryOf(f), (m.get(categoryOf(f)) ?? 0) + f.instructions)
+    for (const f of results.get(n)!.byFunction.values()) {
+      const kind = categoryOf(f)
+      m.set(kind, (m.get(kind) ?? 0) + f.instructions)
+    }
     return m
   })
   const categories = [...new Set(byCategory.flatMap((m) => [...m.keys()]))].sort((a, b) => (byCategory[0].get(b) ?? 0) - (byCategory[0].get(a) ?? 0))
-  console.log('\ninstructions per request by kind of work, thousands (all windows):\n')
+  console.log('\ninstructions per request by kind of work, thousands (the mean of the windows kept):\n')
   console.log(`| kind | ${names.join(' | ')} |`)
   console.log(`|---|${names.map(() => '---:').join('|')}|`)
   for (const c of categories) console.log(`| ${c} | ${byCategory.map((m) => fmt((m.get(c) ?? 0) / 1000, 1)).join(' | ')} |`)
 
   // what the features add, function by function: brixgate's own instructions less the forwarding core's
-  const coreFns = results.get("brixgate's forwarding core (no features)")!.byFunction
+  const coreFns = results.get(CORE)!.byFunction
   const added = [...results.get('brixgate')!.byFunction]
     .filter(([, f]) => categoryOf(f) !== COMPILING && !/^0x[0-9a-f]+$/.test(f.fn))
     .map(([key, f]) => ({ fn: f.fn, brixgate: f.instructions, core: coreFns.get(key)?.instructions ?? 0 }))
@@ -278,7 +285,7 @@ async function main(): Promise<void> {
   for (const f of added.slice(0, 25)) {
     console.log(`| ${code(f.fn.length > 90 ? f.fn.slice(0, 87) + '...' : f.fn)} | ${fmt(f.brixgate, 0)} | ${fmt(f.core, 0)} | ${fmt(f.brixgate - f.core, 0)} |`)
   }
-  console.log(`\ncallgrind files of each target's last window: ${readdirSync(outDir).filter((f) => f.startsWith('callgrind.')).join(', ')} in ${outDir}`)
+  console.log(`\ncallgrind files of each target's last window: ${written.join(', ')} in ${outDir}`)
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
