@@ -1,6 +1,7 @@
 import type { AdmissionConfig, BandConfig } from '../config/schema.js'
 import TinyQueue from 'tinyqueue'
 import { GatewayError } from '../errors/catalogue.js'
+import { performance } from 'node:perf_hooks'
 
 /** Time for queue timeouts and re-checks: the wall clock, or the virtual cluster's. */
 export interface AdmissionClock {

@@ -8,6 +8,7 @@ import type { RequestTrace } from '../observability/tracing.js'
 import { AbortFlag } from './abort-flag.js'
 import type { Endpoint, ParsedRequest } from './parse.js'
 import { requestIdFrom } from './request-id.js'
+import { performance } from 'node:perf_hooks'
 
 /** What the HTTP edge hands the pipeline: the route, the client's headers and body bytes. */
 export interface InboundRequest {

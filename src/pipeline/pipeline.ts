@@ -36,6 +36,7 @@ import { bodyUsage } from '../proxy/usage.js'
 import { AdmissionQueue, type AdmissionClock } from '../admission/queue.js'
 import { bandFor } from '../admission/bands.js'
 import { freeSlots } from '../admission/capacity.js'
+import { performance } from 'node:perf_hooks'
 
 export interface PipelineDeps {
   config: Config
@@ -266,7 +267,7 @@ export class InferencePipeline {
       const pod = routed.decision.pod
       this.routed(ctx, routed)
       const sentAt = performance.now()
-      ctx.timings.sent = ctx.elapsed()
+      ctx.timings.sent = sentAt - ctx.started
       const sending = ctx.trace ? { ...upstream, headers: ctx.trace.startAttempt(pod, ctx.retries + 1, upstream.headers) } : upstream
       ctx.timings.upstreamWritten = undefined
       const result = await attempt(deps.pools, pod, sending, ctx.abort, new AttemptTimings(ctx, pod, sentAt, deps))
@@ -369,11 +370,11 @@ export class InferencePipeline {
     ctx.ticket?.firstByte()
     const reported = bodyUsage(endpoints[ctx.endpoint].usage, json)
     const used = reported?.total_tokens
-    const now = performance.now()
     const usage = usageFacts(reported)
     if (reported) ctx.usage = usage
     this.pin(ctx, json?.id)
-    learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usage, { e2eMs: now - sentAt })
+    // the pod's time: sent → its whole answer (the commit point)
+    learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usage, { e2eMs: ctx.started + ctx.timings.committed! - sentAt })
     ctx.tokens = used
     const answer = (headers: Record<string, string | string[]>): PipelineResponse => {
       addPodHeaders(headers, result.headers)
@@ -576,9 +577,10 @@ export class InferencePipeline {
  * route, without queue wait). Browsers' devtools and most tracing tools read it.
  */
 export function serverTiming(t: Timings): string {
-  // one string built in place: this runs for every answer
-  let out = ''
-  const add = (name: string, dur: number) => (out += `${out === '' ? '' : ', '}${name};dur=${Math.round(dur * 100) / 100}`)
+  // the entries joined once: one flat string, where `+=` left a chain of pieces that V8 must
+  // flatten again for node's header check and the socket write
+  const entries: string[] = []
+  const add = (name: string, dur: number) => entries.push(`${name};dur=${Math.round(dur * 100) / 100}`)
   if (t.admitted !== undefined) add('admit', t.admitted - t.queuedMs)
   if (t.queuedMs > 0) add('queue', t.queuedMs)
   if (t.sent !== undefined && t.admitted !== undefined) add('route', t.sent - t.admitted - t.failoverMs)
@@ -586,7 +588,7 @@ export function serverTiming(t: Timings): string {
   if (t.upstreamWritten !== undefined && t.sent !== undefined) add('connect', Math.max(0, t.upstreamWritten - t.sent))
   if (t.sent !== undefined && t.committed !== undefined) add('first-byte', t.committed - t.sent)
   if (t.sent !== undefined) add('gateway', t.sent - t.failoverMs - t.queuedMs)
-  return out
+  return entries.join(', ')
 }
 
 /** What an attempt reports as it goes, recorded on the request: one object per attempt (no closures). */

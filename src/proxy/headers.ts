@@ -55,16 +55,15 @@ const POD_ONLY = new Set([...HOP_BY_HOP, 'content-encoding', 'date', 'server'])
 
 /**
  * Adds the pod's response headers to the gateway's own (`into`, which win on a clash): hop-by-hop
- * and framing headers are dropped. One pass into the headers the client gets, no copies.
+ * and framing headers are dropped. One pass into the headers the client gets, no copies. `pod` has
+ * lower-case names, as undici's parseHeaders gives them whatever case the pod sent.
  */
 export function addPodHeaders(into: Record<string, string | string[]>, pod: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const listed = connectionListed(pod.connection)
   for (const name in pod) {
     const value = pod[name]
-    // undici gives lower-case names; a pod's odd casing is folded the same way
-    const lower = name.toLowerCase()
-    if (value === undefined || POD_ONLY.has(lower) || listed.has(lower) || Object.hasOwn(into, lower) || lower === '__proto__') continue
-    into[lower] = value
+    if (value === undefined || POD_ONLY.has(name) || listed.has(name) || Object.hasOwn(into, name) || name === '__proto__') continue
+    into[name] = value
   }
   return into
 }

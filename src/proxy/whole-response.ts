@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
 import { errors, util, type Dispatcher } from 'undici'
 import type { AbortFlag } from '../pipeline/abort-flag.js'
+import { performance } from 'node:perf_hooks'
 
 /** A pod's whole answer: status, headers and every body byte. */
 export interface WholeResponse {

@@ -192,7 +192,8 @@ export function cacheAwareStrategy(cfg: PrefixConfig, share?: PrefixShare): Stra
         pod,
         prefixMatch,
         prefillTokens: promptTokens * (1 - prefixMatch),
-        reason: `cache-aware ${mode === 'tokens' ? 'token ' : ''}prefix=${(prefixMatch * 100).toFixed(0)}% expected-ttft=${costs[i].toFixed(1)}ms inflight=${input.stats.inflight(pod)}`
+        // rounded with Math.round rather than toFixed: toFixed is a call into V8's C++ (~800 instructions each)
+        reason: `cache-aware ${mode === 'tokens' ? 'token ' : ''}prefix=${Math.round(prefixMatch * 100)}% expected-ttft=${Math.round(costs[i] * 10) / 10}ms inflight=${input.stats.inflight(pod)}`
       }
     }
   }

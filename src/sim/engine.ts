@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { SimClock } from './clock.js'
 import { KvCache } from './kv-cache.js'
 import type { GpuProfile } from './profiles.js'
+import { performance } from 'node:perf_hooks'
 
 export const BLOCK_TOKENS = 16
 /** Prompt tokens prefilled per scheduler step at most (vLLM's chunked prefill budget). */

@@ -16,7 +16,7 @@ const sameTime = (line: string) => line.replace(/"time":\d+/, '"time":0')
 
 const record = fc.record(
   {
-    requestId: fc.string(),
+    requestId: fc.stringMatching(/^[A-Za-z0-9._:-]{1,128}$/),
     model: fc.string({ unit: 'binary' }),
     user: fc.string({ unit: 'binary' }),
     strategy: fc.string(),

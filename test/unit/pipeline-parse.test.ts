@@ -1,7 +1,8 @@
 import t from 'tap'
+import { util } from 'undici'
 import { GatewayError } from '../../src/errors/catalogue.js'
 import { parseRequest, upstreamBody } from '../../src/pipeline/parse.js'
-import { requestIdFrom } from '../../src/pipeline/request-id.js'
+import { newRequestId, requestIdFrom } from '../../src/pipeline/request-id.js'
 import { addPodHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js'
 
 const raw = (s: string) => Buffer.from(s)
@@ -45,13 +46,27 @@ t.test('request ids', async (t) => {
   t.match(requestIdFrom(undefined), /^[0-9a-f-]{36}$/)
 })
 
+t.test('new request ids are random UUID v4s, all different, across draws of random bytes', async (t) => {
+  const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+  const ids = Array.from({ length: 1000 }, () => newRequestId())
+  t.equal(ids.filter((id) => V4.test(id)).length, 1000, 'version 4, variant 10')
+  t.equal(new Set(ids).size, 1000, 'no repeats (8 draws of random bytes)')
+  // every hex digit shows up in every random position: the bytes are spread over the id, not repeated
+  for (let at = 0; at < 36; at++) {
+    if ([8, 13, 14, 18, 19, 23].includes(at)) continue
+    t.equal(new Set(ids.map((id) => id[at])).size, 16, `position ${at}`)
+  }
+})
+
 t.test('hop-by-hop headers are dropped both ways', async (t) => {
   const up = upstreamRequestHeaders(
     { host: 'gw', connection: 'keep-alive, x-secret', 'x-secret': 's', 'keep-alive': '5', te: 'trailers', 'content-length': '5', 'transfer-encoding': 'chunked', authorization: 'Bearer c', 'x-keep': 'k', 'accept-encoding': 'gzip' },
     { requestId: 'r1' }
   )
   t.same(up, { 'x-keep': 'k', 'x-request-id': 'r1' })
-  const down = addPodHeaders({ 'request-id': 'r1', 'x-keep': 'gateway' }, { connection: 'x-drop', 'x-drop': '1', 'transfer-encoding': 'chunked', 'content-length': '9', 'content-type': 'application/json', 'x-keep': 'k', Date: 'today', 'X-Pod': 'p' })
+  // the pod's names as undici gives them: lower case, whatever case the pod sent
+  const podHeaders = util.parseHeaders(['Connection', 'x-drop', 'X-Drop', '1', 'Transfer-Encoding', 'chunked', 'content-length', '9', 'Content-Type', 'application/json', 'X-Keep', 'k', 'Date', 'today', 'X-Pod', 'p'])
+  const down = addPodHeaders({ 'request-id': 'r1', 'x-keep': 'gateway' }, podHeaders)
   t.same(down, { 'request-id': 'r1', 'x-keep': 'gateway', 'content-type': 'application/json', 'x-pod': 'p' }, "the gateway's headers win; the pod's hop-by-hop, framing and date are dropped")
 })
 
