@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino'
+import { epochMsText } from '../util/number-text.js'
 
 /** One finished request, as the access log records it (undefined fields are left out, as pino leaves them). */
 export interface AccessRecord {
@@ -79,6 +80,6 @@ export function accessLogWriter(logger: Logger): (record: AccessRecord) => void 
   return (record) => {
     if (!logger.isLevelEnabled('info')) return
     if (!destination || typeof bindings !== 'string') return void logger.info(record, MESSAGE)
-    destination.write(`${head}${Date.now()}${afterTime}${recordFields(record)}${TAIL}`)
+    destination.write(`${head}${epochMsText(Date.now())}${afterTime}${recordFields(record)}${TAIL}`)
   }
 }

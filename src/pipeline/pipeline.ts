@@ -37,6 +37,7 @@ import { AdmissionQueue, type AdmissionClock } from '../admission/queue.js'
 import { bandFor } from '../admission/bands.js'
 import { freeSlots } from '../admission/capacity.js'
 import { performance } from 'node:perf_hooks'
+import { hundredthsText } from '../util/number-text.js'
 
 export interface PipelineDeps {
   config: Config
@@ -580,7 +581,7 @@ export function serverTiming(t: Timings): string {
   // the entries joined once: one flat string, where `+=` left a chain of pieces that V8 must
   // flatten again for node's header check and the socket write
   const entries: string[] = []
-  const add = (name: string, dur: number) => entries.push(`${name};dur=${Math.round(dur * 100) / 100}`)
+  const add = (name: string, dur: number) => entries.push(`${name};dur=${hundredthsText(dur)}`)
   if (t.admitted !== undefined) add('admit', t.admitted - t.queuedMs)
   if (t.queuedMs > 0) add('queue', t.queuedMs)
   if (t.sent !== undefined && t.admitted !== undefined) add('route', t.sent - t.admitted - t.failoverMs)

@@ -110,7 +110,9 @@ class WholeReader extends UpstreamAbort implements CoreHandler {
 
   onComplete(): void {
     this.done()
-    this.resolve({ statusCode: this.statusCode, headers: this.headers, body: Buffer.concat(this.chunks, this.size) })
+    // undici's chunks are views of socket reads that are never reused: one chunk is the body as it is
+    const body = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.size)
+    this.resolve({ statusCode: this.statusCode, headers: this.headers, body })
   }
 
   onError(err: Error): void {

@@ -137,8 +137,9 @@ function readBody(req: IncomingMessage, limit: number, done: (err: GatewayError 
   const onEnd = () => {
     if (finished) return
     finished = true
-    // a copy: the body outlives the socket's read buffers (it is resent to the next pod on failover)
-    done(undefined, Buffer.concat(chunks, received))
+    // node hands each chunk over as its own copy (not a view of the socket's read buffer), so a
+    // body of one chunk is kept as it is; it outlives the read (it is resent on failover)
+    done(undefined, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received))
   }
   const onError = (err: Error) => {
     if (finished) return
