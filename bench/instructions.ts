@@ -228,8 +228,9 @@ async function main(): Promise<void> {
       try {
         const counted = await count(target, dir, prefix)
         results.set(name, counted)
-        written.push(`callgrind.${name.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '')}.node${process.versions.node.split('.')[0]}.out`)
-        copyFileSync(counted.lastDump, join(outDir, written.at(-1)!))
+        const file = `callgrind.${name.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '')}.node${process.versions.node.split('.')[0]}.out`
+        copyFileSync(counted.lastDump, join(outDir, file))
+        written.push(file)
       } finally {
         target.stop()
       }

@@ -374,8 +374,8 @@ export class InferencePipeline {
     const usage = usageFacts(reported)
     if (reported) ctx.usage = usage
     this.pin(ctx, json?.id)
-    // the pod's time: sent → its whole answer (the commit point)
-    learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usage, { e2eMs: ctx.started + ctx.timings.committed! - sentAt })
+    // the pod's time: sent → its whole answer (the commit point; server-timing's first-byte)
+    learn(this.routeDeps, ctx.strategy!, routed, ctx.user, usage, { e2eMs: ctx.timings.committed! - ctx.timings.sent! })
     ctx.tokens = used
     const answer = (headers: Record<string, string | string[]>): PipelineResponse => {
       addPodHeaders(headers, result.headers)
