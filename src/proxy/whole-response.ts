@@ -1,12 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { Readable } from 'node:stream'
-import { errors, util, type Dispatcher } from 'undici'
+import { errors, type Dispatcher } from 'undici'
+import { podResponseHeaders } from './headers.js'
 import type { AbortFlag } from '../pipeline/abort-flag.js'
 import { performance } from 'node:perf_hooks'
 
 /** A pod's whole answer: status, headers and every body byte. */
 export interface WholeResponse {
   statusCode: number
+  /** The pod's headers a client may get (podResponseHeaders: no hop-by-hop, framing, date or server). */
   headers: IncomingHttpHeaders
   body: Buffer
 }
@@ -14,6 +16,7 @@ export interface WholeResponse {
 /** A pod's answer whose body is read as it comes. */
 export interface StreamedResponse {
   statusCode: number
+  /** As WholeResponse's. */
   headers: IncomingHttpHeaders
   body: Readable
 }
@@ -97,7 +100,7 @@ class WholeReader extends UpstreamAbort implements CoreHandler {
   onHeaders(status: number, rawHeaders: Buffer[]): boolean {
     if (status < 200) return true // 1xx informational: the answer follows
     this.statusCode = status
-    this.headers = util.parseHeaders(rawHeaders) as IncomingHttpHeaders
+    this.headers = podResponseHeaders(rawHeaders)
     this.hooks.onHeaders()
     return true
   }
@@ -145,7 +148,7 @@ export function requestStreamed(dispatcher: Dispatcher, opts: Dispatcher.Dispatc
           }
         })
         hooks.onHeaders()
-        resolve({ statusCode: status, headers: util.parseHeaders(rawHeaders) as IncomingHttpHeaders, body })
+        resolve({ statusCode: status, headers: podResponseHeaders(rawHeaders), body })
         return true
       },
       onData: (chunk) => body!.push(chunk),
