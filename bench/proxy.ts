@@ -70,7 +70,9 @@ http {
 }
 `
   )
-  const child = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore' })
+  // its own process group: stopping it kills the worker too (killed alone, the master leaves its
+  // worker running, holding the port and taking CPU from every later run)
+  const child = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore', detached: true })
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100; i++) {
     try {
@@ -79,7 +81,11 @@ http {
         url,
         child,
         stop: () => {
-          child.kill('SIGKILL')
+          try {
+            process.kill(-child.pid!, 'SIGKILL')
+          } catch {
+            child.kill('SIGKILL')
+          }
           rmSync(dir, { recursive: true, force: true })
         }
       }
