@@ -71,7 +71,7 @@ http {
 `
   )
   // its own process group: stopping it kills the worker too (killed alone, the master leaves its
-  // worker running, holding the port and taking CPU from every later run)
+  // worker running, holding its port, after every run)
   const child = spawn(bin, ['-p', dir, '-c', join(dir, 'nginx.conf')], { stdio: 'ignore', detached: true })
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100; i++) {
