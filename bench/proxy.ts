@@ -173,14 +173,23 @@ function rotated<T>(targets: readonly T[], round: number): T[] {
 }
 
 /**
- * Seconds of load each target gets before anything is measured. V8 compiles a process's hot code
- * as it runs: on Node 20 brixgate's request path takes ~15–20 s of load to reach its optimized
- * steady state (a bare forwarder, with far less code, is there at once), and a gateway runs for days.
+ * Load each target gets before anything is measured. V8 compiles a process's hot code as it runs:
+ * on Node 20 brixgate's request path keeps being optimized (and deoptimized) for its first
+ * ~150,000 requests (`bench:instructions` sees it compiling until then; `--trace-deopt` shows
+ * deoptimizations until ~165,000), where a bare forwarder, with far less code, is settled at once;
+ * and a gateway runs for days. So the warm-up counts requests, not seconds: in a slow hour 15 s
+ * were 45,000 requests, far from settled. At least WARM_SECONDS, then until WARM_REQUESTS have
+ * been served, at most WARM_MAX_SECONDS.
  */
 const WARM_SECONDS = quick ? 5 : 15
+const WARM_REQUESTS = quick ? 40_000 : 150_000
+const WARM_MAX_SECONDS = quick ? 20 : 90
 
 async function warm(url: string): Promise<void> {
-  await load({ url: url + path, body: smallBody, seconds: WARM_SECONDS, connections: 64 })
+  let served = 0
+  for (let seconds = 0; seconds < WARM_SECONDS || (served < WARM_REQUESTS && seconds < WARM_MAX_SECONDS); seconds += 5) {
+    served += (await load({ url: url + path, body: smallBody, seconds: 5, connections: 64 })).requests
+  }
 }
 
 async function main(): Promise<void> {
