@@ -16,13 +16,14 @@
  * V8 was still optimizing (compiling >1 % of it) is left out and another one counted: when V8
  * finishes optimizing differs from run to run. Garbage collection stays in: its cost follows the bytes a
  * request allocates. Writes each target's last window as a callgrind file (callgrind_annotate or
- * KCachegrind read it; JavaScript compiled by V8 is only addresses there: this script names it from
- * the map of its code V8 writes with --perf-basic-prof).
+ * KCachegrind read it; `callgrind_annotate --inclusive=yes --tree=caller` shows who calls what).
+ * V8's compiled JavaScript is only addresses to valgrind: this script names it, in the tables and
+ * in those files, from the map of its code V8 writes with --perf-basic-prof.
  *
  *   npm run bench:instructions -- [--quick] [--baseline=../base/dist/src/cli.js] [--out=DIR]
  */
 import { execFileSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -132,6 +133,19 @@ interface Counted {
   skipped: number
   byFunction: Map<string, FunctionCost>
   lastDump: string
+  /** The last window's names of code V8 compiled (its map is gone once the target stops). */
+  lastNames: (address: number) => string | undefined
+}
+
+/**
+ * A callgrind file with V8's compiled code named ("fn=(12) 0x…" → "fn=(12) commit dist/src/…:120"),
+ * so that callgrind_annotate's --tree=caller and KCachegrind show who calls what in JavaScript too.
+ */
+export function withJsNames(text: string, named: (address: number) => string | undefined): string {
+  return text.replace(/^(c?fn=\(\d+\)) (0x[0-9a-f]+)$/gm, (line, head: string, address: string) => {
+    const name = named(parseInt(address, 16))
+    return name === undefined ? line : `${head} ${jsName(name)}`
+  })
 }
 
 /** Sends exactly `count` requests, `CONNECTIONS` at a time, over the pool's kept-alive connections. */
@@ -159,7 +173,7 @@ async function count(target: Started, dir: string, prefix: string): Promise<Coun
     await drive(pool, WARM_REQUESTS)
     callgrindControl('-i', 'on', pid)
     await drive(pool, 500) // valgrind translates the code again, with counting in it
-    const counted: Counted = { windows: [], compiling: 0, skipped: 0, byFunction: new Map(), lastDump: '' }
+    const counted: Counted = { windows: [], compiling: 0, skipped: 0, byFunction: new Map(), lastDump: '', lastNames: () => undefined }
     for (let dumps = 1; counted.windows.length < WINDOWS; dumps++) {
       callgrindControl('-z', pid)
       await drive(pool, WINDOW_REQUESTS)
@@ -187,6 +201,7 @@ async function count(target: Started, dir: string, prefix: string): Promise<Coun
       }
       counted.windows.push(own / WINDOW_REQUESTS)
       counted.lastDump = dump
+      counted.lastNames = named
     }
     // sums over the windows kept → means per request
     counted.compiling /= WINDOWS
@@ -229,7 +244,7 @@ async function main(): Promise<void> {
         const counted = await count(target, dir, prefix)
         results.set(name, counted)
         const file = `callgrind.${name.replace(/[^a-z0-9]+/gi, '-').replace(/-+$/, '')}.node${process.versions.node.split('.')[0]}.out`
-        copyFileSync(counted.lastDump, join(outDir, file))
+        writeFileSync(join(outDir, file), withJsNames(readFileSync(counted.lastDump, 'utf8'), counted.lastNames))
         written.push(file)
       } finally {
         target.stop()

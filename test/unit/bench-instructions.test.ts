@@ -1,5 +1,5 @@
 import t from 'tap'
-import { COMPILING, categoryOf, jsName, parseAnnotate, perfMap } from '../../bench/instructions.js'
+import { COMPILING, categoryOf, jsName, parseAnnotate, perfMap, withJsNames } from '../../bench/instructions.js'
 
 // the per-function part of `callgrind_annotate` output, as valgrind 3.19 prints it
 const annotate = `--------------------------------------------------------------------------------
@@ -57,4 +57,13 @@ t.test('code map names read as function and file, wherever the build lives', asy
   t.equal(jsName('Builtin:StringAdd_CheckNone'), 'Builtins_StringAdd_CheckNone', 'a built-in copied out of the binary keeps its name')
   t.equal(categoryOf({ fn: jsName('Builtin:LoadIC_Megamorphic'), object: '???', instructions: 1 }), "V8's property-access stubs (inline caches)")
   t.equal(jsName('RegExp:[^\\t]'), 'RegExp:[^\\t]', 'anything else is left as V8 wrote it')
+})
+
+t.test("a callgrind file's compiled-code addresses are named where V8's map knows them, the rest left as they are", async (t) => {
+  const named = perfMap('d20b300 80 JS:*commit file:///srv/app/dist/src/pipeline/pipeline.js:120:9')
+  const file = ['fl=(3) ???', 'fn=(12) 0x000000000d20b340', 'cfn=(13) 0x0000000000000010', 'cfn=(12)', 'fn=(14) Builtins_LoadIC_Megamorphic', '5 0x000000000d20b340'].join('\n')
+  t.equal(
+    withJsNames(file, named),
+    ['fl=(3) ???', 'fn=(12) commit dist/src/pipeline/pipeline.js:120', 'cfn=(13) 0x0000000000000010', 'cfn=(12)', 'fn=(14) Builtins_LoadIC_Megamorphic', '5 0x000000000d20b340'].join('\n')
+  )
 })
