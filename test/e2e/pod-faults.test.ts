@@ -73,8 +73,13 @@ t.test('SIGSTOP one pod under load: its requests fail over after the first-byte 
   const pods = await threePods(t)
   const gw = await startGateway({
     discovery: { static: { models: [{ name: 'm', endpoints: pods.map((p, i) => ({ address: addressOf(p), name: `pod-${i}` })) }] } },
-    routing: { defaultStrategy: 'least-request' },
-    upstream: { firstByteTimeoutMs: 300, outlier: { baseEjectionMs: 500, hangSeconds: 1 } }
+    // random, not least-request: least-request rightly keeps away from a pod whose streams stalled
+    // open on it, so whether any request met the stopped pod's first-byte deadline depended on
+    // when the stop fell (CI once saw none: 254 answers from pod-0, all before the stop). With a
+    // third of the requests sent to the stopped pod, the retry budget (20 % of the last 10 s, and
+    // the stop comes 0.3 s in) is lifted: this test is about failing over, not about the budget
+    routing: { defaultStrategy: 'random' },
+    upstream: { firstByteTimeoutMs: 300, retry: { budgetPercent: 100 }, outlier: { baseEjectionMs: 500, hangSeconds: 1 } }
   })
   t.teardown(() => gw.close())
   setTimeout(() => pods[0].child.kill('SIGSTOP'), 300)
